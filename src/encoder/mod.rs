@@ -1,0 +1,541 @@
+//! Text → vectors: tokenise, run the transformer, pool.
+//!
+//! An [`Encoder`] turns utterances into L2-normalised sentence embeddings (what the intent
+//! head reads) and per-token contextual embeddings with their byte offsets in the input (what
+//! the entity tagger reads). It loads a BERT-family sentence-embedding model from a local
+//! directory (see [`Encoder::from_dir`]) or by name (see [`Encoder::load`]): a directory under
+//! `models/`, or the Hugging Face hub through `hf-hub`.
+//!
+//! ```no_run
+//! use entendu::encoder::Encoder;
+//! let encoder = Encoder::load("multilingual-e5-small")?;
+//! let a = encoder.embed("où est mon colis ?")?;
+//! let b = encoder.embed("where is my parcel?")?;
+//! let cosine: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+//! assert!(cosine > 0.8);
+//! # Ok::<(), entendu::Error>(())
+//! ```
+
+pub mod bert;
+pub mod e5s1;
+pub mod fetch;
+mod resolve;
+
+pub use resolve::{known_encoders, KnownEncoder, DEFAULT_ENCODER};
+
+use crate::error::{Error, Result};
+use bert::{BertConfig, BertModel, Precision};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tokenizers::Tokenizer;
+
+/// How token states become one sentence vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// Mean of the token states over real (non-padding) tokens: E5, MiniLM.
+    Mean,
+    /// The state of the first token (`[CLS]`).
+    Cls,
+}
+
+/// What identifies an encoder: a trained model records this and refuses a different one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderInfo {
+    /// The model's name, e.g. `intfloat/multilingual-e5-small`.
+    pub name: String,
+    /// SHA-256 of the weight file: two encoders with the same name but different weights
+    /// (the hub's f32 weights and the 4-bit-derived offline copy) are different encoders.
+    pub weights_sha256: String,
+    /// Width of the embeddings.
+    pub dim: usize,
+    /// Inputs longer than this many tokens (special tokens included) are truncated.
+    pub max_tokens: usize,
+    /// Pooling of the sentence embedding.
+    pub pooling: Pooling,
+    /// Text prepended to every input (E5 models expect `query: `).
+    pub query_prefix: String,
+}
+
+/// Metadata we keep beside the weights of a model directory (`entendu-encoder.json`), so a
+/// load does not hash hundreds of megabytes every time and knows the model's prefix.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub(crate) struct EncoderSidecar {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub query_prefix: Option<String>,
+    pub weights_sha256: Option<String>,
+    /// Size of the weight file when the hash was taken: a changed size means a changed file.
+    pub weights_size: Option<u64>,
+    /// Where the weights came from, for people reading the directory.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+pub(crate) const SIDECAR_FILE: &str = "entendu-encoder.json";
+
+/// One utterance through the encoder: its sentence embedding and its token embeddings.
+#[derive(Debug, Clone)]
+pub struct EncodedText {
+    /// The L2-normalised sentence embedding, `[dim]`.
+    pub sentence: Array1<f32>,
+    /// Contextual embedding of every token of the input, `[tokens, dim]`, special tokens and
+    /// the query prefix excluded.
+    pub tokens: Array2<f32>,
+    /// Byte offsets `(start, end)` of each row of `tokens` in the original text, on char
+    /// boundaries, so `&text[start..end]` is the token's text.
+    pub offsets: Vec<(usize, usize)>,
+    /// Whether the input was longer than the model's maximum and was cut.
+    pub truncated: bool,
+}
+
+/// A sentence-embedding transformer, ready to run on the CPU.
+///
+/// Loading costs a few hundred milliseconds and the model's size in memory; load once and share
+/// it (`Encoder` is `Send + Sync`, so an `Arc<Encoder>` serves any number of threads).
+pub struct Encoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    info: EncoderInfo,
+    device: Device,
+    dir: PathBuf,
+}
+
+/// Utterances encoded in one forward pass. Batches are sorted by length first, so padding
+/// stays small; 32 keeps the activations of long inputs within a few tens of MB.
+const BATCH_SIZE: usize = 32;
+
+impl Encoder {
+    /// Loads an encoder by name or directory.
+    ///
+    /// `name` is a directory path, a known short name (`multilingual-e5-small`,
+    /// `all-MiniLM-L6-v2`, `paraphrase-multilingual-MiniLM-L12-v2`) or a hub repository
+    /// (`intfloat/multilingual-e5-small`, optionally `@revision`). Directories are searched in
+    /// this order: the path itself, `$ENTENDU_MODELS/<short name>`, `models/<short name>`,
+    /// then the Hugging Face hub (its cache only when `HF_HUB_OFFLINE=1`).
+    pub fn load(name: &str) -> Result<Self> {
+        let dir = resolve::locate(name)?;
+        Self::from_dir(&dir)
+    }
+
+    /// Loads an encoder from a directory holding `config.json`, `tokenizer.json`,
+    /// `model.safetensors` and optionally sentence-transformers' `1_Pooling/config.json`.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let _span = tracing::info_span!("encoder_load", dir = %dir.display()).entered();
+        let config_path = dir.join("config.json");
+        let weights_path = dir.join("model.safetensors");
+        let tokenizer_path = dir.join("tokenizer.json");
+        for path in [&config_path, &weights_path, &tokenizer_path] {
+            if !path.is_file() {
+                return Err(Error::InvalidEncoder {
+                    path: path.clone(),
+                    message: format!(
+                        "missing: an encoder directory needs config.json, tokenizer.json and model.safetensors; \
+                         fetch it again (`entendu encoder fetch`, or models/fetch)"
+                    ),
+                });
+            }
+        }
+        let config_text =
+            std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let config: BertConfig =
+            serde_json::from_str(&config_text).map_err(|e| Error::InvalidEncoder {
+                path: config_path.clone(),
+                message: format!("not a BERT config.json ({e}); entendu runs BERT-family encoders"),
+            })?;
+        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+            return Err(Error::InvalidEncoder {
+                path: config_path,
+                message: "hidden_size must be a multiple of num_attention_heads".into(),
+            });
+        }
+
+        let sidecar = read_sidecar(dir);
+        let name = sidecar
+            .name
+            .clone()
+            .or_else(|| resolve::name_from_config(&config_text))
+            .unwrap_or_else(|| dir_name(dir));
+        let query_prefix = sidecar
+            .query_prefix
+            .clone()
+            .unwrap_or_else(|| resolve::default_query_prefix(&name).to_string());
+        let pooling = read_pooling(dir)?;
+        let weights_sha256 = weights_identity(&weights_path, &sidecar, dir)?;
+
+        let max_tokens = config.max_position_embeddings.min(512);
+        let tokenizer = load_tokenizer(&tokenizer_path, max_tokens)?;
+        let tokenizer_vocab = tokenizer.get_vocab_size(true);
+        if tokenizer_vocab > config.vocab_size {
+            return Err(Error::InvalidEncoder {
+                path: tokenizer_path,
+                message: format!(
+                    "tokenizer/model vocabulary mismatch: the tokenizer has {tokenizer_vocab} tokens, \
+                     the model's embedding table {} rows; use the tokenizer.json that ships with these weights",
+                    config.vocab_size
+                ),
+            });
+        }
+
+        let device = Device::Cpu;
+        // SAFETY: the weight file is memory-mapped read-only; entendu never writes to it while
+        // mapped. Editing the file while a process has it loaded is undefined behaviour, as for
+        // any mmap-based loader (this is candle's documented contract).
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
+            .map_err(|e| Error::InvalidEncoder {
+                path: weights_path.clone(),
+                message: format!("cannot read the weights ({e}); the file is damaged or not safetensors: fetch it again"),
+            })?;
+        let model = BertModel::load(vb, &config, Precision::default()).map_err(|e| {
+            Error::InvalidEncoder {
+                path: weights_path.clone(),
+                message: format!("weights do not match config.json ({e}); fetch the encoder again"),
+            }
+        })?;
+        let info = EncoderInfo {
+            name,
+            weights_sha256,
+            dim: config.hidden_size,
+            max_tokens,
+            pooling,
+            query_prefix,
+        };
+        Ok(Self {
+            model,
+            tokenizer,
+            info,
+            device,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// What identifies this encoder (name, weights hash, dimensions).
+    pub fn info(&self) -> &EncoderInfo {
+        &self.info
+    }
+
+    /// Width of the embeddings.
+    pub fn dim(&self) -> usize {
+        self.info.dim
+    }
+
+    /// The directory the encoder was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The sentence embedding of one utterance (L2-normalised, [`dim`](Self::dim) values).
+    ///
+    /// Empty text is encoded like any other input: its embedding is that of the model's
+    /// special tokens and query prefix alone. (`Nlu::parse` answers empty input before
+    /// reaching the encoder.)
+    pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
+        let batch = self.embed_batch(&[text])?;
+        Ok(batch.row(0).to_vec())
+    }
+
+    /// Sentence embeddings of many utterances, one row each, in input order.
+    pub fn embed_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Array2<f32>> {
+        let mut out = Array2::<f32>::zeros((texts.len(), self.info.dim));
+        for (index, encoded) in self.encode_batch_inner(texts, false)? {
+            out.row_mut(index).assign(&encoded.sentence);
+        }
+        Ok(out)
+    }
+
+    /// Sentence and token embeddings of many utterances, in input order.
+    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<EncodedText>> {
+        let mut slots: Vec<Option<EncodedText>> = vec![None; texts.len()];
+        for (index, encoded) in self.encode_batch_inner(texts, true)? {
+            if let Some(slot) = slots.get_mut(index) {
+                *slot = Some(encoded);
+            }
+        }
+        slots
+            .into_iter()
+            .map(|slot| {
+                slot.ok_or_else(|| {
+                    Error::InvalidArgument("internal: an utterance was not encoded".into())
+                })
+            })
+            .collect()
+    }
+
+    /// Sentence and token embeddings of one utterance.
+    pub fn encode(&self, text: &str) -> Result<EncodedText> {
+        self.encode_batch(&[text])?
+            .pop()
+            .ok_or_else(|| Error::InvalidArgument("internal: no encoding returned".into()))
+    }
+
+    /// Tokenises, sorts by length, runs padded batches; yields `(input index, result)`.
+    fn encode_batch_inner<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        with_tokens: bool,
+    ) -> Result<Vec<(usize, EncodedText)>> {
+        let _span = tracing::trace_span!("encode", n = texts.len()).entered();
+        let prefix_len = self.info.query_prefix.len();
+        let mut items = Vec::with_capacity(texts.len());
+        {
+            let _span = tracing::trace_span!("tokenize").entered();
+            for (index, text) in texts.iter().enumerate() {
+                let text = text.as_ref();
+                let (kept, cut_early) = bounded_prefix(text, self.info.max_tokens);
+                let input = format!("{}{}", self.info.query_prefix, kept);
+                let encoding = self.tokenizer.encode(input.as_str(), true).map_err(|e| {
+                    Error::Tokenizer(format!("cannot tokenise {:?}: {e}", preview(text)))
+                })?;
+                let truncated = cut_early || !encoding.get_overflowing().is_empty();
+                items.push((index, encoding, truncated));
+            }
+        }
+        items.sort_by_key(|(_, encoding, _)| encoding.len());
+
+        let mut results = Vec::with_capacity(texts.len());
+        for chunk in items.chunks(BATCH_SIZE) {
+            let max_len = chunk
+                .iter()
+                .map(|(_, e, _)| e.len())
+                .max()
+                .unwrap_or(0)
+                .max(1);
+            let mut ids = Vec::with_capacity(chunk.len() * max_len);
+            let mut mask = Vec::with_capacity(chunk.len() * max_len);
+            for (_, encoding, _) in chunk {
+                let real = encoding.get_ids();
+                ids.extend_from_slice(real);
+                mask.extend(std::iter::repeat_n(1u32, real.len()));
+                let pad = max_len - real.len();
+                ids.extend(std::iter::repeat_n(0u32, pad));
+                mask.extend(std::iter::repeat_n(0u32, pad));
+            }
+            let ids = Tensor::from_vec(ids, (chunk.len(), max_len), &self.device)?;
+            let mask = Tensor::from_vec(mask, (chunk.len(), max_len), &self.device)?;
+            let hidden = self.model.forward(&ids, &mask)?;
+            let sentences = self.pool(&hidden, &mask)?;
+            let sentences: Vec<Vec<f32>> = sentences.to_vec2()?;
+            let hidden: Option<Vec<Vec<Vec<f32>>>> = if with_tokens {
+                Some(hidden.to_vec3()?)
+            } else {
+                None
+            };
+            for (row, ((index, encoding, truncated), sentence)) in
+                chunk.iter().zip(sentences).enumerate()
+            {
+                let (tokens, offsets) = match &hidden {
+                    Some(hidden) => {
+                        token_rows(hidden.get(row), encoding, prefix_len, self.info.dim)
+                    }
+                    None => (Array2::zeros((0, self.info.dim)), Vec::new()),
+                };
+                results.push((
+                    *index,
+                    EncodedText {
+                        sentence: Array1::from(sentence),
+                        tokens,
+                        offsets,
+                        truncated: *truncated,
+                    },
+                ));
+            }
+        }
+        Ok(results)
+    }
+
+    fn pool(&self, hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let _span = tracing::trace_span!("pool").entered();
+        let pooled = match self.info.pooling {
+            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            Pooling::Mean => {
+                let mask = mask.to_dtype(hidden.dtype())?.unsqueeze(2)?;
+                let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+                let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+                summed.broadcast_div(&counts)?
+            }
+        };
+        let norms = pooled
+            .sqr()?
+            .sum_keepdim(1)?
+            .sqrt()?
+            .clamp(1e-12, f64::MAX)?;
+        Ok(pooled.broadcast_div(&norms)?)
+    }
+}
+
+/// Keeps the rows of real input tokens (not special tokens, not the prefix) with their offsets
+/// shifted back into the caller's text.
+fn token_rows(
+    hidden: Option<&Vec<Vec<f32>>>,
+    encoding: &tokenizers::Encoding,
+    prefix_len: usize,
+    dim: usize,
+) -> (Array2<f32>, Vec<(usize, usize)>) {
+    let mut rows = Vec::new();
+    let mut offsets = Vec::new();
+    let Some(hidden) = hidden else {
+        return (Array2::zeros((0, dim)), offsets);
+    };
+    for ((state, &(start, end)), &special) in hidden
+        .iter()
+        .zip(encoding.get_offsets())
+        .zip(encoding.get_special_tokens_mask())
+    {
+        if special == 1 || end <= prefix_len || end <= start {
+            continue;
+        }
+        rows.extend_from_slice(state);
+        offsets.push((start.max(prefix_len) - prefix_len, end - prefix_len));
+    }
+    let n = offsets.len();
+    let tokens = Array2::from_shape_vec((n, dim), rows).unwrap_or_else(|_| Array2::zeros((0, dim)));
+    if tokens.nrows() != n {
+        return (tokens, Vec::new());
+    }
+    (tokens, offsets)
+}
+
+/// Cuts very long inputs before tokenising: beyond `max_tokens` tokens the text is dropped
+/// anyway, and tokenising 100,000 characters to keep 512 tokens would waste milliseconds.
+/// No token is shorter than one character, so 16 characters a token keeps a wide margin.
+fn bounded_prefix(text: &str, max_tokens: usize) -> (&str, bool) {
+    let limit = max_tokens.saturating_mul(16);
+    match text.char_indices().nth(limit) {
+        Some((byte, _)) => (&text[..byte], true),
+        None => (text, false),
+    }
+}
+
+fn preview(text: &str) -> String {
+    let mut p: String = text.chars().take(40).collect();
+    if text.chars().nth(40).is_some() {
+        p.push('…');
+    }
+    p
+}
+
+fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer> {
+    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| Error::InvalidEncoder {
+        path: path.to_path_buf(),
+        message: format!("not a Hugging Face tokenizer.json ({e}); fetch the encoder again"),
+    })?;
+    // Some exports pad every input to 128 tokens: batches are padded by us, to their own longest.
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(tokenizers::TruncationParams {
+            max_length: max_tokens,
+            ..Default::default()
+        }))
+        .map_err(|e| Error::InvalidEncoder {
+            path: path.to_path_buf(),
+            message: format!("cannot set truncation: {e}"),
+        })?;
+    Ok(tokenizer)
+}
+
+fn read_sidecar(dir: &Path) -> EncoderSidecar {
+    std::fs::read_to_string(dir.join(SIDECAR_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn read_pooling(dir: &Path) -> Result<Pooling> {
+    let path = dir.join("1_Pooling").join("config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Pooling::Mean);
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::InvalidEncoder {
+            path: path.clone(),
+            message: format!("invalid JSON: {e}"),
+        })?;
+    let flag = |key: &str| value.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
+    if flag("pooling_mode_mean_tokens") {
+        Ok(Pooling::Mean)
+    } else if flag("pooling_mode_cls_token") {
+        Ok(Pooling::Cls)
+    } else {
+        Err(Error::InvalidEncoder {
+            path,
+            message: "only mean or CLS pooling is supported".into(),
+        })
+    }
+}
+
+/// The weights' SHA-256: from the hub cache's blob name, the sidecar (when the size still
+/// matches), or hashed now and remembered in the sidecar.
+fn weights_identity(weights: &Path, sidecar: &EncoderSidecar, dir: &Path) -> Result<String> {
+    let size = std::fs::metadata(weights)
+        .map_err(|e| Error::io(weights, e))?
+        .len();
+    if let (Some(hash), Some(recorded)) = (&sidecar.weights_sha256, sidecar.weights_size) {
+        if recorded == size {
+            return Ok(hash.clone());
+        }
+    }
+    // hf-hub stores LFS files as blobs named by their SHA-256.
+    if let Ok(real) = std::fs::canonicalize(weights) {
+        if let Some(name) = real.file_name().and_then(|n| n.to_str()) {
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(name.to_ascii_lowercase());
+            }
+        }
+    }
+    let hash = crate::util::sha256_file(weights)?;
+    let updated = EncoderSidecar {
+        weights_sha256: Some(hash.clone()),
+        weights_size: Some(size),
+        ..sidecar.clone()
+    };
+    // Best effort: a read-only model directory just means hashing again next time.
+    if let Ok(json) = serde_json::to_string_pretty(&updated) {
+        let _ = crate::util::write_atomic(&dir.join(SIDECAR_FILE), json.as_bytes());
+    }
+    Ok(hash)
+}
+
+fn dir_name(dir: &Path) -> String {
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("encoder")
+        .to_string()
+}
+
+/// Cosine similarity of two vectors (dot product over the product of norms; 0 for a zero vector).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_prefix_cuts_on_a_char_boundary() {
+        let text = "é".repeat(10_000);
+        let (kept, cut) = bounded_prefix(&text, 8);
+        assert!(cut);
+        assert_eq!(kept.chars().count(), 128);
+        let (kept, cut) = bounded_prefix("court", 8);
+        assert!(!cut);
+        assert_eq!(kept, "court");
+    }
+
+    #[test]
+    fn cosine_of_zero_vector_is_zero() {
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+        assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-6);
+    }
+}
