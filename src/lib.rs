@@ -5,6 +5,7 @@
 pub mod data;
 pub mod encoder;
 pub mod error;
+pub mod testing;
 mod util;
 
 pub use encoder::Encoder;

@@ -5,7 +5,7 @@ use anyhow_like::Context;
 use entendu::encoder::fetch::{fetch, FetchFrom};
 use entendu::encoder::{cosine, known_encoders, Encoder, DEFAULT_ENCODER};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub mod anyhow_like {
     //! Adds the command's context to a library error without losing it.
@@ -67,9 +67,17 @@ pub fn list_cmd() {
     }
 }
 
+/// Loads an encoder; a known one that is not on disk yet is fetched first (first use).
 pub fn load_encoder(name: Option<&str>) -> Result<Encoder, String> {
     let name = name.unwrap_or(DEFAULT_ENCODER);
-    Encoder::load(name).map_err(|e| e.to_string())
+    match Encoder::load(name) {
+        Err(entendu::Error::EncoderNotFound { .. }) if entendu::encoder::find_known(name).is_some() => {
+            eprintln!("entendu: {name} is not under models/ yet: fetching it (first use)");
+            fetch(name, None, FetchFrom::Any, &mut |line| eprintln!("{line}")).context(&format!("fetch {name}"))?;
+            Encoder::load(name).map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
 }
 
 fn embedding_line(text: &str, embedding: &[f32]) -> Result<String, String> {
@@ -108,9 +116,4 @@ pub fn similarity_cmd(encoder: Option<&str>, a: &str, b: &str) -> Result<(), Str
     let value = cosine(&embeddings.row(0).to_vec(), &embeddings.row(1).to_vec());
     println!("{value:.6}");
     Ok(())
-}
-
-#[allow(dead_code)]
-pub fn default_models_dir() -> PathBuf {
-    PathBuf::from("models")
 }

@@ -124,7 +124,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<E5s1Model> {
     let type_vocab = c.count("type vocabulary size")?;
     let eps = c.f32()?;
     let block = c.count("block size")?;
-    if block != 32 || hidden == 0 || hidden % 32 != 0 || ffn % 32 != 0 {
+    if block != 32 || hidden == 0 || !hidden.is_multiple_of(32) || !ffn.is_multiple_of(32) {
         return Err(c.damaged("unsupported dimensions (Q4_0 needs multiples of 32)"));
     }
     let header = E5s1Header {
@@ -208,7 +208,7 @@ fn decode_f32(data: &[u8], elements: usize) -> Option<Vec<f32>> {
 
 /// Q4_0 → f32, the GGML block layout (same as candle's `BlockQ4_0`).
 fn decode_q4_0(data: &[u8], elements: usize) -> Option<Vec<f32>> {
-    if elements % 32 != 0 || data.len() != (elements / 32).checked_mul(18)? {
+    if !elements.is_multiple_of(32) || data.len() != (elements / 32).checked_mul(18)? {
         return None;
     }
     let mut out = vec![0f32; elements];

@@ -21,7 +21,7 @@ pub mod e5s1;
 pub mod fetch;
 mod resolve;
 
-pub use resolve::{known_encoders, KnownEncoder, DEFAULT_ENCODER};
+pub use resolve::{find_known, known_encoders, models_dir, KnownEncoder, OfflineSource, WheelFile, DEFAULT_ENCODER};
 
 use crate::error::{Error, Result};
 use bert::{BertConfig, BertModel, Precision};
@@ -133,10 +133,9 @@ impl Encoder {
             if !path.is_file() {
                 return Err(Error::InvalidEncoder {
                     path: path.clone(),
-                    message: format!(
-                        "missing: an encoder directory needs config.json, tokenizer.json and model.safetensors; \
-                         fetch it again (`entendu encoder fetch`, or models/fetch)"
-                    ),
+                    message: "missing: an encoder directory needs config.json, tokenizer.json and model.safetensors; \
+                              fetch it again (`entendu encoder fetch`, or models/fetch)"
+                        .to_string(),
                 });
             }
         }
@@ -147,7 +146,7 @@ impl Encoder {
                 path: config_path.clone(),
                 message: format!("not a BERT config.json ({e}); entendu runs BERT-family encoders"),
             })?;
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
             return Err(Error::InvalidEncoder {
                 path: config_path,
                 message: "hidden_size must be a multiple of num_attention_heads".into(),
