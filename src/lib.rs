@@ -5,8 +5,16 @@
 pub mod data;
 pub mod encoder;
 pub mod error;
+pub mod eval;
+pub mod intent;
+pub mod model;
+mod nlu;
+pub mod parse;
 pub mod testing;
 mod util;
 
+pub use data::TrainingData;
 pub use encoder::Encoder;
 pub use error::{Error, Result};
+pub use nlu::{Nlu, ProgressFn, TrainConfig};
+pub use parse::{Entity, Parse, ParseOptions, Signal};

@@ -71,9 +71,12 @@ pub fn list_cmd() {
 pub fn load_encoder(name: Option<&str>) -> Result<Encoder, String> {
     let name = name.unwrap_or(DEFAULT_ENCODER);
     match Encoder::load(name) {
-        Err(entendu::Error::EncoderNotFound { .. }) if entendu::encoder::find_known(name).is_some() => {
+        Err(entendu::Error::EncoderNotFound { .. })
+            if entendu::encoder::find_known(name).is_some() =>
+        {
             eprintln!("entendu: {name} is not under models/ yet: fetching it (first use)");
-            fetch(name, None, FetchFrom::Any, &mut |line| eprintln!("{line}")).context(&format!("fetch {name}"))?;
+            fetch(name, None, FetchFrom::Any, &mut |line| eprintln!("{line}"))
+                .context(&format!("fetch {name}"))?;
             Encoder::load(name).map_err(|e| e.to_string())
         }
         other => other.map_err(|e| e.to_string()),

@@ -2,6 +2,7 @@
 
 mod encoder_cmd;
 mod input;
+mod model_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use entendu::encoder::fetch::FetchFrom;
@@ -34,6 +35,70 @@ enum Command {
         stdin: bool,
         /// Utterances to embed.
         texts: Vec<String>,
+    },
+    /// Train a model from labelled utterances (our YAML, Rasa 3 YAML, Rasa Markdown, CSV).
+    Train {
+        /// Training data files.
+        #[arg(required = true)]
+        data: Vec<PathBuf>,
+        /// Output model directory (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+        /// Validation data for calibration and thresholds (default: a held-out share of DATA).
+        #[arg(long)]
+        validation: Vec<PathBuf>,
+        /// Encoder name or directory (default: multilingual-e5-small).
+        #[arg(long)]
+        encoder: Option<String>,
+        /// Random seed (same data + seed = same model).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Parse utterances into JSON lines (intent decision, ranking, entities, signals);
+    /// reads stdin lines, answering each as it arrives, when no TEXT is given.
+    Parse {
+        /// Model directory.
+        model: PathBuf,
+        /// Utterances.
+        texts: Vec<String>,
+        /// Override the model's confidence threshold.
+        #[arg(long)]
+        threshold: Option<f32>,
+    },
+    /// Evaluate a model on labelled data: accuracy, macro-F1, per-intent scores, confusions,
+    /// out-of-scope recall and precision, threshold curve, calibration (ECE).
+    Eval {
+        /// Model directory.
+        model: PathBuf,
+        /// Labelled test data.
+        #[arg(required = true)]
+        data: Vec<PathBuf>,
+        /// Write the report as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write report.md, report.json and PNG plots to this directory.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Train and evaluate on a public benchmark: clinc150, banking77, xsid, snips.
+    Benchmark {
+        /// The suite.
+        suite: String,
+        /// Encoder name or directory (default: multilingual-e5-small).
+        #[arg(long)]
+        encoder: Option<String>,
+        /// Folder of the data sets (default: ../shared/datasets).
+        #[arg(long)]
+        datasets: Option<PathBuf>,
+        /// xSID: folder whose <lang>.*.conll files are evaluated (default: the xSID folder).
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        /// Write the results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Print the cosine similarity of two utterances' embeddings.
     Similarity {
@@ -109,6 +174,39 @@ fn main() -> ExitCode {
             stdin: _,
             texts,
         } => encoder_cmd::embed_cmd(encoder.as_deref(), &texts),
+        Command::Train {
+            data,
+            out,
+            validation,
+            encoder,
+            seed,
+        } => model_cmd::train_cmd(&data, &validation, &out, encoder.as_deref(), seed),
+        Command::Parse {
+            model,
+            texts,
+            threshold,
+        } => model_cmd::parse_cmd(&model, &texts, threshold),
+        Command::Eval {
+            model,
+            data,
+            json,
+            report,
+        } => model_cmd::eval_cmd(&model, &data, json.as_deref(), report.as_deref()),
+        Command::Benchmark {
+            suite,
+            encoder,
+            datasets,
+            eval_dir,
+            json,
+            seed,
+        } => model_cmd::benchmark_cmd(
+            &suite,
+            encoder.as_deref(),
+            datasets.as_deref(),
+            eval_dir.as_deref(),
+            json.as_deref(),
+            seed,
+        ),
         Command::Similarity { encoder, a, b } => {
             encoder_cmd::similarity_cmd(encoder.as_deref(), &a, &b)
         }

@@ -21,7 +21,9 @@ pub mod e5s1;
 pub mod fetch;
 mod resolve;
 
-pub use resolve::{find_known, known_encoders, models_dir, KnownEncoder, OfflineSource, WheelFile, DEFAULT_ENCODER};
+pub use resolve::{
+    find_known, known_encoders, models_dir, KnownEncoder, OfflineSource, WheelFile, DEFAULT_ENCODER,
+};
 
 use crate::error::{Error, Result};
 use bert::{BertConfig, BertModel, Precision};
@@ -146,7 +148,11 @@ impl Encoder {
                 path: config_path.clone(),
                 message: format!("not a BERT config.json ({e}); entendu runs BERT-family encoders"),
             })?;
-        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
             return Err(Error::InvalidEncoder {
                 path: config_path,
                 message: "hidden_size must be a multiple of num_attention_heads".into(),

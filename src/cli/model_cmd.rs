@@ -1,0 +1,259 @@
+//! `entendu train`, `parse`, `eval`, `benchmark`.
+
+use crate::encoder_cmd::{anyhow_like::Context, load_encoder};
+use crate::input::StdinBatches;
+use entendu::eval::run::{evaluate_model, run_benchmark, BenchmarkOptions};
+use entendu::{Nlu, TrainConfig, TrainingData};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A progress callback drawing one indicatif bar per stage (on stderr, hidden when not a terminal).
+pub struct Bars {
+    bar: Option<(String, ProgressBar)>,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        Self { bar: None }
+    }
+
+    pub fn update(&mut self, stage: &str, done: usize, total: usize) {
+        let same = self.bar.as_ref().is_some_and(|(s, _)| s == stage);
+        if !same {
+            if let Some((_, bar)) = self.bar.take() {
+                bar.finish_and_clear();
+            }
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg:32} {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(stage.to_string());
+            self.bar = Some((stage.to_string(), bar));
+        }
+        if let Some((_, bar)) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some((_, bar)) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn load_data(paths: &[PathBuf]) -> Result<TrainingData, String> {
+    if paths.is_empty() {
+        return Err(
+            "no training data given: pass one or more files (YAML, Rasa YAML/Markdown, CSV)".into(),
+        );
+    }
+    let data = TrainingData::load_all(paths).map_err(|e| e.to_string())?;
+    for warning in data.check() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(data)
+}
+
+/// `entendu train DATA... --out DIR`.
+pub fn train_cmd(
+    data: &[PathBuf],
+    validation: &[PathBuf],
+    out: &Path,
+    encoder: Option<&str>,
+    seed: u64,
+) -> Result<(), String> {
+    let data = load_data(data)?;
+    let validation = if validation.is_empty() {
+        None
+    } else {
+        Some(load_data(validation)?)
+    };
+    let encoder = Arc::new(load_encoder(encoder)?);
+    let config = TrainConfig {
+        encoder: encoder.info().name.clone(),
+        seed,
+        ..TrainConfig::default()
+    };
+    let mut bars = Bars::new();
+    let started = std::time::Instant::now();
+    let nlu = Nlu::train_with_encoder(
+        encoder,
+        &data,
+        validation.as_ref(),
+        &config,
+        &mut |s, d, t| bars.update(s, d, t),
+    )
+    .context("train")?;
+    bars.finish();
+    nlu.save(out).context("save")?;
+    let t = nlu.thresholds();
+    let choice = &nlu.manifest().intent.threshold_choice;
+    eprintln!(
+        "trained {} intents on {} examples in {:.1}s; threshold {:.3} ({}), ambiguity margin {:.2}, temperature {:.3}; held-out in-scope accuracy {:.1}%{}",
+        nlu.intents().len(),
+        data.examples.len(),
+        started.elapsed().as_secs_f64(),
+        t.confidence,
+        choice.method,
+        t.ambiguity_margin,
+        nlu.manifest().intent.temperature,
+        100.0 * choice.in_scope_accuracy,
+        choice.oos_recall.map(|r| format!(", out-of-scope recall {:.1}%", 100.0 * r)).unwrap_or_default()
+    );
+    println!("{}", out.display());
+    Ok(())
+}
+
+/// `entendu parse MODEL [TEXT...]`: one JSON line per utterance; stdin lines when no TEXT,
+/// each answered (and flushed) as it arrives.
+pub fn parse_cmd(model: &Path, texts: &[String], threshold: Option<f32>) -> Result<(), String> {
+    let mut nlu = load_model(model)?;
+    if let Some(t) = threshold {
+        let mut thresholds = nlu.thresholds();
+        thresholds.confidence = t;
+        nlu.set_thresholds(thresholds);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut emit = |parses: Vec<entendu::Parse>| -> Result<(), String> {
+        for parse in parses {
+            writeln!(out, "{}", serde_json::to_string(&parse).context("JSON")?)
+                .context("stdout")?;
+        }
+        out.flush().context("stdout")
+    };
+    if !texts.is_empty() {
+        return emit(nlu.parse_batch(texts).context("parse")?);
+    }
+    let batches = StdinBatches::start(32);
+    while let Some(batch) = batches.next_batch() {
+        let lines: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+        emit(nlu.parse_batch(&lines).context("parse")?)?;
+    }
+    Ok(())
+}
+
+/// Loads a model; a model trained with another copy of the encoder is reported with the fix.
+pub fn load_model(model: &Path) -> Result<Nlu, String> {
+    Nlu::load(model).map_err(|e| e.to_string())
+}
+
+/// `entendu eval MODEL DATA... [--json FILE] [--report DIR]`.
+pub fn eval_cmd(
+    model: &Path,
+    data: &[PathBuf],
+    json: Option<&Path>,
+    report_dir: Option<&Path>,
+) -> Result<(), String> {
+    let nlu = load_model(model)?;
+    let data = load_data(data)?;
+    let mut bars = Bars::new();
+    let report =
+        evaluate_model(&nlu, &data, &mut |s, d, t| bars.update(s, d, t)).context("evaluate")?;
+    bars.finish();
+    let markdown = report.to_markdown();
+    println!("{markdown}");
+    let value = serde_json::to_value(&report).context("JSON")?;
+    if let Some(path) = json {
+        write_json(path, &value)?;
+    }
+    if let Some(dir) = report_dir {
+        std::fs::create_dir_all(dir).context(&dir.display().to_string())?;
+        std::fs::write(dir.join("report.md"), &markdown).context("report.md")?;
+        write_json(&dir.join("report.json"), &value)?;
+        let files =
+            entendu::eval::plots::write_plots(&report, dir).map_err(|e| format!("plots: {e}"))?;
+        eprintln!(
+            "report written to {} ({} plots)",
+            dir.display(),
+            files.len()
+        );
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).context("JSON")?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).context(&parent.display().to_string())?;
+    }
+    std::fs::write(path, text).context(&path.display().to_string())
+}
+
+/// `entendu benchmark SUITE`.
+pub fn benchmark_cmd(
+    suite: &str,
+    encoder: Option<&str>,
+    datasets: Option<&Path>,
+    eval_dir: Option<&Path>,
+    json: Option<&Path>,
+    seed: u64,
+) -> Result<(), String> {
+    let encoder = Arc::new(load_encoder(encoder)?);
+    let config = TrainConfig {
+        encoder: encoder.info().name.clone(),
+        seed,
+        ..TrainConfig::default()
+    };
+    let mut options = BenchmarkOptions::default();
+    if let Some(d) = datasets {
+        options.datasets = d.to_path_buf();
+    }
+    options.eval_dir = eval_dir.map(Path::to_path_buf);
+    let mut bars = Bars::new();
+    let result = run_benchmark(suite, encoder, &config, &options, &mut |s, d, t| {
+        bars.update(s, d, t)
+    })
+    .context(suite)?;
+    bars.finish();
+    let get = |path: &str| -> String {
+        let mut v = &result;
+        for key in path.split('.') {
+            v = &v[key];
+        }
+        match v.as_f64() {
+            Some(x) if path.ends_with("seconds") => format!("{x:.1}"),
+            Some(x) => format!("{:.2}", 100.0 * x),
+            None => "-".into(),
+        }
+    };
+    println!("| suite | encoder | accuracy | in-scope acc | OOS recall | macro-F1 | ECE | slot F1 | train s |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {suite} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        result["encoder"].as_str().unwrap_or("?"),
+        get("intent.accuracy"),
+        get("intent.in_scope_accuracy"),
+        get("intent.oos_recall"),
+        get("intent.macro_f1"),
+        get("intent.ece"),
+        get("entities.micro_f1"),
+        get("train_seconds")
+    );
+    if let Some(langs) = result["per_language"].as_object() {
+        println!("\n| language | intent accuracy | slot F1 |\n|---|---|---|");
+        for (lang, v) in langs {
+            let pct = |x: &serde_json::Value| {
+                x.as_f64()
+                    .map(|x| format!("{:.2}", 100.0 * x))
+                    .unwrap_or("-".into())
+            };
+            println!(
+                "| {lang} | {} | {} |",
+                pct(&v["intent_accuracy"]),
+                pct(&v["slot_f1"])
+            );
+        }
+    }
+    if let Some(path) = json {
+        write_json(path, &result)?;
+    }
+    Ok(())
+}

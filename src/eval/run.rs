@@ -1,0 +1,156 @@
+//! Running a model over labelled data, and the benchmark suites.
+
+use super::{evaluate, EvalInput, IntentOutcome, Report, SignalOutcome};
+use crate::data::TrainingData;
+use crate::error::Result;
+use crate::nlu::{Nlu, ProgressFn};
+use std::path::{Path, PathBuf};
+
+/// Parses every example of `data` with `nlu` and compares with the labels.
+pub fn evaluate_model(nlu: &Nlu, data: &TrainingData, progress: ProgressFn) -> Result<Report> {
+    let input = outcomes(nlu, data, progress)?;
+    Ok(evaluate(&input))
+}
+
+/// The model's outcomes on `data`, ready for [`evaluate`].
+pub fn outcomes(nlu: &Nlu, data: &TrainingData, progress: ProgressFn) -> Result<EvalInput> {
+    let mut intents = Vec::with_capacity(data.examples.len());
+    let mut signals = Vec::new();
+    let total = data.examples.len();
+    progress("evaluating", 0, total);
+    for (i, chunk) in data.examples.chunks(256).enumerate() {
+        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
+        let parses = nlu.parse_batch(&texts)?;
+        for (example, parse) in chunk.iter().zip(parses) {
+            intents.push(IntentOutcome {
+                gold: example.intent.clone(),
+                predicted: parse.intent().map(str::to_string),
+                ranking: parse
+                    .ranking
+                    .iter()
+                    .map(|s| (s.name.clone(), s.confidence))
+                    .collect(),
+                language: example.language.clone(),
+            });
+            if !parse.signals.is_empty() || !example.signals.is_empty() {
+                signals.push(SignalOutcome {
+                    gold: example.signals.clone(),
+                    predicted: parse
+                        .signals
+                        .iter()
+                        .filter(|s| s.active)
+                        .map(|s| s.name.clone())
+                        .collect(),
+                });
+            }
+        }
+        progress("evaluating", ((i + 1) * 256).min(total), total);
+    }
+    Ok(EvalInput {
+        intents,
+        entities: Vec::new(),
+        signals,
+        model_threshold: Some(nlu.thresholds().confidence),
+    })
+}
+
+/// Where the benchmark suites find their data.
+#[derive(Debug, Clone)]
+pub struct BenchmarkOptions {
+    /// Folder holding `clinc150/`, `banking77/`, `snips/`, `xsid/` (default `../shared/datasets`).
+    pub datasets: PathBuf,
+    /// For xSID: the folder whose `<lang>.*.conll` files are evaluated (default: the xSID folder).
+    pub eval_dir: Option<PathBuf>,
+}
+
+impl Default for BenchmarkOptions {
+    fn default() -> Self {
+        Self {
+            datasets: PathBuf::from("../shared/datasets"),
+            eval_dir: None,
+        }
+    }
+}
+
+/// The test sets of a suite: `(language or "", data)`. xSID evaluates every
+/// `<lang>.*.conll` file of `eval_dir`.
+pub(crate) fn xsid_test_sets(dir: &Path) -> Result<Vec<(String, TrainingData)>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| crate::Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "conll"))
+        .collect();
+    files.sort();
+    let mut sets: Vec<(String, TrainingData)> = Vec::new();
+    for path in files {
+        let Some(lang) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('.').next())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let data = crate::data::benchmarks::read_conll_file(&path, &lang)?;
+        match sets.iter_mut().find(|(l, _)| *l == lang) {
+            Some((_, existing)) => existing.merge(data),
+            None => sets.push((lang, data)),
+        }
+    }
+    Ok(sets)
+}
+
+/// Trains on a suite's train split (thresholds from its validation split), evaluates on its
+/// test split(s), and returns the benchmark JSON: `suite`, `encoder`, `train_seconds`,
+/// `intent.*` (see [`Report`]), `entities.*` when the suite has slots, and for xSID
+/// `per_language.<lang>.intent_accuracy` for every `<lang>.*.conll` of the eval folder.
+pub fn run_benchmark(
+    suite: &str,
+    encoder: std::sync::Arc<crate::Encoder>,
+    config: &crate::TrainConfig,
+    options: &BenchmarkOptions,
+    progress: ProgressFn,
+) -> Result<serde_json::Value> {
+    let suite = suite.to_ascii_lowercase();
+    let dir = options.datasets.join(&suite);
+    let splits = crate::data::benchmarks::load(&suite, &dir)?;
+    let started = std::time::Instant::now();
+    let nlu = Nlu::train_with_encoder(
+        encoder,
+        &splits.train,
+        splits.valid.as_ref(),
+        config,
+        progress,
+    )?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let report = evaluate_model(&nlu, &splits.test, progress)?;
+    let mut json = serde_json::json!({
+        "suite": suite,
+        "encoder": nlu.encoder().info().name,
+        "encoder_sha256": nlu.encoder().info().weights_sha256,
+        "train_examples": splits.train.examples.len(),
+        "test_examples": splits.test.examples.len(),
+        "train_seconds": train_seconds,
+        "threshold": nlu.thresholds(),
+        "intent": report.intent,
+        "entities": report.entities,
+        "signals": report.signals,
+    });
+    if suite == "xsid" {
+        let eval_dir = options.eval_dir.clone().unwrap_or(dir);
+        let mut per_language = serde_json::Map::new();
+        for (lang, data) in xsid_test_sets(&eval_dir)? {
+            let report = evaluate_model(&nlu, &data, progress)?;
+            per_language.insert(
+                lang,
+                serde_json::json!({
+                    "examples": data.examples.len(),
+                    "intent_accuracy": report.intent.accuracy,
+                    "slot_f1": report.entities.as_ref().map(|e| e.exact.micro_f1),
+                }),
+            );
+        }
+        json["per_language"] = serde_json::Value::Object(per_language);
+    }
+    Ok(json)
+}

@@ -1,0 +1,131 @@
+//! The trained model on disk: a directory with `manifest.json` and `weights.safetensors`.
+//!
+//! The manifest records the format version, the encoder the model was trained with (name and
+//! SHA-256 of its weights), the labels and thresholds, the training configuration, the metrics
+//! measured at training time, and the SHA-256 of every weight file, verified on load: a
+//! truncated or bit-flipped file is refused, never turned into confident garbage. Saving writes
+//! a sibling directory and renames it into place, so a crash mid-save leaves the previous model.
+
+use crate::encoder::EncoderInfo;
+use crate::error::{Error, Result};
+use crate::intent::IntentMeta;
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Version of the artifact layout; a model with another version is refused with a hint.
+pub const FORMAT_VERSION: u32 = 1;
+/// Manifest file name.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Weight file name.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+
+/// The model's `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT_VERSION`] at save time.
+    pub format_version: u32,
+    /// The entendu version that saved it.
+    pub entendu_version: String,
+    /// The encoder it was trained with.
+    pub encoder: EncoderInfo,
+    /// Intent labels, temperature and thresholds.
+    pub intent: IntentMeta,
+    /// Per-intent settings from the training data (required entities, descriptions).
+    #[serde(default)]
+    pub intents: BTreeMap<String, crate::data::IntentSpec>,
+    /// Declared entities (regexes, lookups, synonyms) from the training data.
+    #[serde(default)]
+    pub entities: Vec<crate::data::EntityDeclaration>,
+    /// The training configuration.
+    pub train_config: serde_json::Value,
+    /// Metrics measured at training time on held-out data.
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+    /// SHA-256 of each weight file, by file name.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Writes `manifest` and `tensors` to `dir` atomically (staged sibling directory + rename).
+pub fn save(dir: &Path, manifest: &Manifest, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let staged = crate::util::sibling(dir, "saving");
+    let _ = std::fs::remove_dir_all(&staged);
+    std::fs::create_dir_all(&staged).map_err(|e| Error::io(&staged, e))?;
+    let result = (|| {
+        let weights = staged.join(WEIGHTS_FILE);
+        candle_core::safetensors::save(tensors, &weights)?;
+        let mut manifest = manifest.clone();
+        manifest.files.insert(
+            WEIGHTS_FILE.to_string(),
+            crate::util::sha256_file(&weights)?,
+        );
+        let json = serde_json::to_string_pretty(&manifest)?;
+        crate::util::write_atomic(&staged.join(MANIFEST_FILE), json.as_bytes())?;
+        crate::util::replace_dir(&staged, dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    result
+}
+
+/// Reads and verifies a model directory: the manifest parses, the format version is ours, and
+/// every weight file matches its recorded SHA-256.
+pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if !dir.is_dir() {
+        return Err(Error::Artifact {
+            path: dir.to_path_buf(),
+            message: "no such model directory; train one with `entendu train DATA --out DIR`"
+                .into(),
+        });
+    }
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Artifact {
+        path: manifest_path.clone(),
+        message: format!("not valid JSON ({e}); the model is damaged: train it again"),
+    })?;
+    let found = version.get("format_version").and_then(|v| v.as_u64());
+    if found != Some(FORMAT_VERSION as u64) {
+        return Err(Error::Artifact {
+            path: manifest_path,
+            message: format!(
+                "model format version {found:?}, this entendu reads version {FORMAT_VERSION}; retrain with this version (`entendu train`)"
+            ),
+        });
+    }
+    let manifest: Manifest = serde_json::from_value(version).map_err(|e| Error::Artifact {
+        path: manifest_path.clone(),
+        message: format!(
+            "manifest does not match format {FORMAT_VERSION} ({e}); train the model again"
+        ),
+    })?;
+    let weights = dir.join(WEIGHTS_FILE);
+    let expected = manifest
+        .files
+        .get(WEIGHTS_FILE)
+        .ok_or_else(|| Error::Artifact {
+            path: manifest_path.clone(),
+            message: format!("no checksum recorded for {WEIGHTS_FILE}"),
+        })?;
+    let actual = crate::util::sha256_file(&weights)?;
+    if &actual != expected {
+        return Err(Error::Artifact {
+            path: weights,
+            message: format!(
+                "checksum mismatch (sha256 {actual}, manifest says {expected}): the file is damaged or was changed; \
+                 restore it or train the model again"
+            ),
+        });
+    }
+    let tensors =
+        candle_core::safetensors::load(&weights, &Device::Cpu).map_err(|e| Error::Artifact {
+            path: weights.clone(),
+            message: format!("unreadable weights ({e}); train the model again"),
+        })?;
+    Ok((manifest, tensors))
+}
