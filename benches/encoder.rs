@@ -38,12 +38,7 @@ fn encoders() -> Vec<(&'static str, Encoder)> {
 
 fn threads() -> String {
     std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
-        format!(
-            "{} (all cores)",
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        )
+        format!("{} (all cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
     })
 }
 
@@ -52,10 +47,7 @@ fn latency(c: &mut Criterion) {
     let long_en = long(MEDIUM_EN);
     for (name, encoder) in encoders() {
         let mut group = c.benchmark_group(format!("encoder_latency/{name}/threads={}", threads()));
-        group
-            .sample_size(30)
-            .measurement_time(Duration::from_secs(4))
-            .warm_up_time(Duration::from_secs(1));
+        group.sample_size(30).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
         for (label, text) in [
             ("short_fr", SHORT_FR),
             ("short_en", SHORT_EN),
@@ -85,20 +77,12 @@ fn throughput(c: &mut Criterion) {
     ];
     for (name, encoder) in encoders() {
         let mut group = c.benchmark_group(format!("encoder_batch/{name}/threads={}", threads()));
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(6))
-            .warm_up_time(Duration::from_secs(1));
+        group.sample_size(10).measurement_time(Duration::from_secs(6)).warm_up_time(Duration::from_secs(1));
         for size in [8usize, 32, 128] {
             let batch: Vec<&str> = pool.iter().cycle().take(size).copied().collect();
             group.throughput(Throughput::Elements(size as u64));
             group.bench_with_input(BenchmarkId::from_parameter(size), &batch, |b, batch| {
-                b.iter(|| {
-                    encoder
-                        .embed_batch(black_box(batch))
-                        .map(|a| a.nrows())
-                        .unwrap_or(0)
-                })
+                b.iter(|| encoder.embed_batch(black_box(batch)).map(|a| a.nrows()).unwrap_or(0))
             });
         }
         group.finish();

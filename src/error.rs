@@ -129,10 +129,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     /// An [`Error::Syntax`] at `path:line:column`.
@@ -143,15 +140,7 @@ impl Error {
         message: impl Into<String>,
         hint: Option<String>,
     ) -> Self {
-        Error::Syntax {
-            location: Location {
-                path: path.into(),
-                line,
-                column,
-            },
-            message: message.into(),
-            hint,
-        }
+        Error::Syntax { location: Location { path: path.into(), line, column }, message: message.into(), hint }
     }
 }
 

@@ -36,6 +36,7 @@
 
 pub mod data;
 pub mod encoder;
+pub mod entity;
 pub mod error;
 pub mod eval;
 pub mod intent;

@@ -2,6 +2,7 @@
 
 use crate::data::TrainingData;
 use crate::encoder::Encoder;
+use crate::entity::declared::DeclaredExtractor;
 use crate::error::{Error, Result};
 use crate::intent::{Decision, IntentClassifier, IntentConfig, LabelledEmbeddings, Thresholds};
 use crate::model::{self, Manifest};
@@ -25,11 +26,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self {
-            encoder: crate::encoder::DEFAULT_ENCODER.to_string(),
-            seed: 42,
-            intent: IntentConfig::default(),
-        }
+        Self { encoder: crate::encoder::DEFAULT_ENCODER.to_string(), seed: 42, intent: IntentConfig::default() }
     }
 }
 
@@ -53,6 +50,7 @@ pub type ProgressFn<'a> = &'a mut dyn FnMut(&str, usize, usize);
 pub struct Nlu {
     encoder: Arc<Encoder>,
     intent: IntentClassifier,
+    declared: DeclaredExtractor,
     manifest: Manifest,
 }
 
@@ -75,10 +73,9 @@ impl Nlu {
     ) -> Result<Self> {
         let _span = tracing::info_span!("train", examples = data.examples.len()).entered();
         let started = std::time::Instant::now();
+        let declared = DeclaredExtractor::new(&data.entities)?;
         if data.examples.is_empty() {
-            return Err(Error::Data(
-                "no examples: the training data is empty".into(),
-            ));
+            return Err(Error::Data("no examples: the training data is empty".into()));
         }
         let x = embed_examples(&encoder, data, "embedding training examples", progress)?;
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
@@ -92,12 +89,8 @@ impl Nlu {
         };
         progress("training the intent head", 0, 1);
         let intent = IntentClassifier::train(
-            LabelledEmbeddings {
-                x: &x,
-                labels: &labels,
-            },
-            val.as_ref()
-                .map(|(vx, vl)| LabelledEmbeddings { x: vx, labels: vl }),
+            LabelledEmbeddings { x: &x, labels: &labels },
+            val.as_ref().map(|(vx, vl)| LabelledEmbeddings { x: vx, labels: vl }),
             &config.intent,
             config.seed,
         )?;
@@ -117,11 +110,7 @@ impl Nlu {
             }),
             files: Default::default(),
         };
-        Ok(Self {
-            encoder,
-            intent,
-            manifest,
-        })
+        Ok(Self { encoder, intent, declared, manifest })
     }
 
     /// Loads a model directory and the encoder it was trained with (found as
@@ -155,24 +144,15 @@ impl Nlu {
                 ),
             });
         }
-        let head =
-            crate::intent::head::Head::from_tensors(&tensors, "intent")?.ok_or_else(|| {
-                Error::Artifact {
-                    path: dir.join(model::WEIGHTS_FILE),
-                    message: "no intent head in the weights; train the model again".into(),
-                }
-            })?;
-        let intent = IntentClassifier::from_parts(head, manifest.intent.clone()).map_err(|e| {
-            Error::Artifact {
-                path: dir.to_path_buf(),
-                message: e.to_string(),
-            }
+        let head = crate::intent::head::Head::from_tensors(&tensors, "intent")?.ok_or_else(|| Error::Artifact {
+            path: dir.join(model::WEIGHTS_FILE),
+            message: "no intent head in the weights; train the model again".into(),
         })?;
-        Ok(Self {
-            encoder,
-            intent,
-            manifest,
-        })
+        let intent = IntentClassifier::from_parts(head, manifest.intent.clone())
+            .map_err(|e| Error::Artifact { path: dir.to_path_buf(), message: e.to_string() })?;
+        let declared = DeclaredExtractor::new(&manifest.entities)
+            .map_err(|e| Error::Artifact { path: dir.join(model::MANIFEST_FILE), message: e.to_string() })?;
+        Ok(Self { encoder, intent, declared, manifest })
     }
 
     /// Saves the model to `dir` atomically (the previous model there stays intact until the
@@ -215,9 +195,7 @@ impl Nlu {
     /// Understands one utterance with per-call options.
     pub fn parse_with(&self, text: &str, options: &ParseOptions) -> Result<Parse> {
         let mut parses = self.parse_batch_with(&[text], options)?;
-        parses
-            .pop()
-            .ok_or_else(|| Error::InvalidArgument("internal: no parse returned".into()))
+        parses.pop().ok_or_else(|| Error::InvalidArgument("internal: no parse returned".into()))
     }
 
     /// Understands many utterances at once (faster per utterance than one by one).
@@ -226,25 +204,17 @@ impl Nlu {
     }
 
     /// [`parse_batch`](Self::parse_batch) with per-call options.
-    pub fn parse_batch_with<S: AsRef<str>>(
-        &self,
-        texts: &[S],
-        options: &ParseOptions,
-    ) -> Result<Vec<Parse>> {
+    pub fn parse_batch_with<S: AsRef<str>>(&self, texts: &[S], options: &ParseOptions) -> Result<Vec<Parse>> {
         let _span = tracing::debug_span!("parse", n = texts.len()).entered();
-        let non_empty: Vec<&str> = texts
-            .iter()
-            .map(|t| t.as_ref())
-            .filter(|t| !t.trim().is_empty())
-            .collect();
+        let non_empty: Vec<&str> = texts.iter().map(|t| t.as_ref()).filter(|t| !t.trim().is_empty()).collect();
         let embeddings = if non_empty.is_empty() {
             Array2::zeros((0, self.encoder.dim()))
         } else {
             self.encoder.embed_batch(&non_empty)?
         };
-        let thresholds = options
-            .thresholds
-            .unwrap_or(self.manifest.intent.thresholds);
+        let thresholds = options.thresholds.unwrap_or(self.manifest.intent.thresholds);
+        let reference = options.reference_time.unwrap_or_else(|| chrono::Local::now().naive_local());
+        let builtin_options = crate::entity::builtin::BuiltinOptions::new(reference);
         let top_k = options.top_k.unwrap_or(5);
         let mut rows = embeddings.rows().into_iter();
         let mut out = Vec::with_capacity(texts.len());
@@ -260,21 +230,17 @@ impl Nlu {
                 });
                 continue;
             }
-            let row = rows.next().ok_or_else(|| {
-                Error::InvalidArgument("internal: embedding count mismatch".into())
-            })?;
+            let row = rows.next().ok_or_else(|| Error::InvalidArgument("internal: embedding count mismatch".into()))?;
             let _span = tracing::trace_span!("intent").entered();
-            let (ranking, oos_wins) =
-                self.intent
-                    .rank(row, top_k, options.allowed_intents.as_deref());
+            let (ranking, oos_wins) = self.intent.rank(row, top_k, options.allowed_intents.as_deref());
             let decision = IntentClassifier::decide(&ranking, oos_wins, &thresholds);
-            out.push(Parse {
-                text: text.to_string(),
-                decision,
-                ranking,
-                entities: Vec::new(),
-                signals: Vec::new(),
-            });
+            let entities = {
+                let _span = tracing::trace_span!("entities").entered();
+                let mut candidates = self.declared.extract(text);
+                candidates.extend(crate::entity::builtin_entities(text, &builtin_options));
+                crate::entity::merge(candidates)
+            };
+            out.push(Parse { text: text.to_string(), decision, ranking, entities, signals: Vec::new() });
         }
         Ok(out)
     }
@@ -292,19 +258,13 @@ pub(crate) fn embed_examples(
 }
 
 /// Embeds texts in chunks of 256, reporting progress after each.
-pub(crate) fn embed_texts(
-    encoder: &Encoder,
-    texts: &[&str],
-    stage: &str,
-    progress: ProgressFn,
-) -> Result<Array2<f32>> {
+pub(crate) fn embed_texts(encoder: &Encoder, texts: &[&str], stage: &str, progress: ProgressFn) -> Result<Array2<f32>> {
     let mut out = Array2::<f32>::zeros((texts.len(), encoder.dim()));
     let mut done = 0;
     progress(stage, 0, texts.len());
     for chunk in texts.chunks(256) {
         let e = encoder.embed_batch(chunk)?;
-        out.slice_mut(ndarray::s![done..done + chunk.len(), ..])
-            .assign(&e);
+        out.slice_mut(ndarray::s![done..done + chunk.len(), ..]).assign(&e);
         done += chunk.len();
         progress(stage, done, texts.len());
     }

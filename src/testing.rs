@@ -105,34 +105,19 @@ pub fn write_tiny_encoder(dir: &Path, seed: u64) -> Result<()> {
     let mut tensors = HashMap::new();
     let mut add = |name: &str, shape: &[usize], scale: f32, offset: f32| -> Result<()> {
         let n: usize = shape.iter().product();
-        let values: Vec<f32> = (0..n)
-            .map(|_| offset + scale * (rng.random::<f32>() * 2.0 - 1.0))
-            .collect();
-        tensors.insert(
-            name.to_string(),
-            Tensor::from_vec(values, shape, &Device::Cpu)?,
-        );
+        let values: Vec<f32> = (0..n).map(|_| offset + scale * (rng.random::<f32>() * 2.0 - 1.0)).collect();
+        tensors.insert(name.to_string(), Tensor::from_vec(values, shape, &Device::Cpu)?);
         Ok(())
     };
     let (h, f) = (TINY_DIM, 64);
-    add(
-        "embeddings.word_embeddings.weight",
-        &[vocab_size, h],
-        0.5,
-        0.0,
-    )?;
+    add("embeddings.word_embeddings.weight", &[vocab_size, h], 0.5, 0.0)?;
     add("embeddings.position_embeddings.weight", &[64, h], 0.1, 0.0)?;
     add("embeddings.token_type_embeddings.weight", &[2, h], 0.1, 0.0)?;
     add("embeddings.LayerNorm.weight", &[h], 0.1, 1.0)?;
     add("embeddings.LayerNorm.bias", &[h], 0.1, 0.0)?;
     for layer in 0..2 {
         let p = format!("encoder.layer.{layer}");
-        for m in [
-            "attention.self.query",
-            "attention.self.key",
-            "attention.self.value",
-            "attention.output.dense",
-        ] {
+        for m in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
             add(&format!("{p}.{m}.weight"), &[h, h], 0.3, 0.0)?;
             add(&format!("{p}.{m}.bias"), &[h], 0.05, 0.0)?;
         }
@@ -156,11 +141,8 @@ fn write(dir: &Path, name: &str, value: &serde_json::Value) -> Result<()> {
 
 /// A BERT-style WordPiece tokenizer.json (lower-casing, accents kept) over `vocab`.
 fn tokenizer_json(vocab: &[String]) -> serde_json::Value {
-    let ids: serde_json::Map<String, serde_json::Value> = vocab
-        .iter()
-        .enumerate()
-        .map(|(i, token)| (token.clone(), serde_json::json!(i)))
-        .collect();
+    let ids: serde_json::Map<String, serde_json::Value> =
+        vocab.iter().enumerate().map(|(i, token)| (token.clone(), serde_json::json!(i))).collect();
     let added: Vec<serde_json::Value> = SPECIAL
         .iter()
         .enumerate()

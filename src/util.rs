@@ -71,10 +71,7 @@ pub(crate) fn replace_dir(staged: &Path, target: &Path) -> Result<()> {
 
 /// `dir/.name.<tag>-<pid>`: hidden, unique per process, on the same file system as `path`.
 pub(crate) fn sibling(path: &Path, tag: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "entendu".to_string());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "entendu".to_string());
     let parent = path.parent().unwrap_or_else(|| Path::new("."));
     parent.join(format!(".{name}.{tag}-{}", std::process::id()))
 }
@@ -85,10 +82,7 @@ mod tests {
 
     #[test]
     fn sha256_of_known_bytes() {
-        assert_eq!(
-            sha256_bytes(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_bytes(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

@@ -58,11 +58,7 @@ fn parse_answers_each_stdin_line_as_it_arrives() {
     stdin.write_all(b"\xff\xfe not utf-8\nmerci\n").unwrap();
     drop(stdin);
     let rest: Vec<String> = stdout.lines().map(|l| l.unwrap()).collect();
-    assert_eq!(
-        rest.len(),
-        1,
-        "the invalid line is skipped, the next one answered: {rest:?}"
-    );
+    assert_eq!(rest.len(), 1, "the invalid line is skipped, the next one answered: {rest:?}");
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not valid UTF-8"));
@@ -72,38 +68,19 @@ fn parse_answers_each_stdin_line_as_it_arrives() {
 fn embed_and_similarity_print_what_scripts_expect() {
     let enc = tiny_dir();
     let out = Command::new(BIN)
-        .args([
-            "embed",
-            "--encoder",
-            enc.path().to_str().unwrap(),
-            "bonjour",
-            "merci",
-        ])
+        .args(["embed", "--encoder", enc.path().to_str().unwrap(), "bonjour", "merci"])
         .output()
         .unwrap();
     assert!(out.status.success());
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["embedding"].as_array().unwrap().len(), 32);
     let out = Command::new(BIN)
-        .args([
-            "similarity",
-            "--encoder",
-            enc.path().to_str().unwrap(),
-            "bonjour",
-            "bonjour",
-        ])
+        .args(["similarity", "--encoder", enc.path().to_str().unwrap(), "bonjour", "bonjour"])
         .output()
         .unwrap();
-    let value: f32 = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let value: f32 = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
     assert!((value - 1.0).abs() < 1e-4);
 }
 
@@ -112,7 +89,11 @@ fn malformed_training_data_names_file_line_and_column() {
     let enc = tiny_dir();
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("bad.yml");
-    std::fs::write(&data, "version: 1\nintents:\n  - name: a\n    examples:\n      - ma commande [12345(order_id) svp\n").unwrap();
+    std::fs::write(
+        &data,
+        "version: 1\nintents:\n  - name: a\n    examples:\n      - ma commande [12345(order_id) svp\n",
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args([
             "train",
@@ -128,10 +109,7 @@ fn malformed_training_data_names_file_line_and_column() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yml:5:"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let out = Command::new(BIN)
-        .args(["parse", work.path().join("nope").to_str().unwrap(), "x"])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["parse", work.path().join("nope").to_str().unwrap(), "x"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("entendu train"));
 }

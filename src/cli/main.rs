@@ -160,46 +160,22 @@ fn main() -> ExitCode {
             };
             encoder_cmd::fetch_cmd(&names, dir.as_deref(), from)
         }
-        Command::Encoder(EncoderCommand::ImportE5s1 {
-            container,
-            tokenizer,
-            out,
-        }) => encoder_cmd::import_cmd(&container, &tokenizer, &out),
+        Command::Encoder(EncoderCommand::ImportE5s1 { container, tokenizer, out }) => {
+            encoder_cmd::import_cmd(&container, &tokenizer, &out)
+        }
         Command::Encoder(EncoderCommand::List) => {
             encoder_cmd::list_cmd();
             Ok(())
         }
-        Command::Embed {
-            encoder,
-            stdin: _,
-            texts,
-        } => encoder_cmd::embed_cmd(encoder.as_deref(), &texts),
-        Command::Train {
-            data,
-            out,
-            validation,
-            encoder,
-            seed,
-        } => model_cmd::train_cmd(&data, &validation, &out, encoder.as_deref(), seed),
-        Command::Parse {
-            model,
-            texts,
-            threshold,
-        } => model_cmd::parse_cmd(&model, &texts, threshold),
-        Command::Eval {
-            model,
-            data,
-            json,
-            report,
-        } => model_cmd::eval_cmd(&model, &data, json.as_deref(), report.as_deref()),
-        Command::Benchmark {
-            suite,
-            encoder,
-            datasets,
-            eval_dir,
-            json,
-            seed,
-        } => model_cmd::benchmark_cmd(
+        Command::Embed { encoder, stdin: _, texts } => encoder_cmd::embed_cmd(encoder.as_deref(), &texts),
+        Command::Train { data, out, validation, encoder, seed } => {
+            model_cmd::train_cmd(&data, &validation, &out, encoder.as_deref(), seed)
+        }
+        Command::Parse { model, texts, threshold } => model_cmd::parse_cmd(&model, &texts, threshold),
+        Command::Eval { model, data, json, report } => {
+            model_cmd::eval_cmd(&model, &data, json.as_deref(), report.as_deref())
+        }
+        Command::Benchmark { suite, encoder, datasets, eval_dir, json, seed } => model_cmd::benchmark_cmd(
             &suite,
             encoder.as_deref(),
             datasets.as_deref(),
@@ -207,9 +183,7 @@ fn main() -> ExitCode {
             json.as_deref(),
             seed,
         ),
-        Command::Similarity { encoder, a, b } => {
-            encoder_cmd::similarity_cmd(encoder.as_deref(), &a, &b)
-        }
+        Command::Similarity { encoder, a, b } => encoder_cmd::similarity_cmd(encoder.as_deref(), &a, &b),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,10 +27,8 @@ impl Bars {
             }
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{msg:32} {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{msg:32} {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.set_message(stage.to_string());
             self.bar = Some((stage.to_string(), bar));
@@ -50,9 +48,7 @@ impl Bars {
 
 fn load_data(paths: &[PathBuf]) -> Result<TrainingData, String> {
     if paths.is_empty() {
-        return Err(
-            "no training data given: pass one or more files (YAML, Rasa YAML/Markdown, CSV)".into(),
-        );
+        return Err("no training data given: pass one or more files (YAML, Rasa YAML/Markdown, CSV)".into());
     }
     let data = TrainingData::load_all(paths).map_err(|e| e.to_string())?;
     for warning in data.check() {
@@ -70,27 +66,14 @@ pub fn train_cmd(
     seed: u64,
 ) -> Result<(), String> {
     let data = load_data(data)?;
-    let validation = if validation.is_empty() {
-        None
-    } else {
-        Some(load_data(validation)?)
-    };
+    let validation = if validation.is_empty() { None } else { Some(load_data(validation)?) };
     let encoder = Arc::new(load_encoder(encoder)?);
-    let config = TrainConfig {
-        encoder: encoder.info().name.clone(),
-        seed,
-        ..TrainConfig::default()
-    };
+    let config = TrainConfig { encoder: encoder.info().name.clone(), seed, ..TrainConfig::default() };
     let mut bars = Bars::new();
     let started = std::time::Instant::now();
-    let nlu = Nlu::train_with_encoder(
-        encoder,
-        &data,
-        validation.as_ref(),
-        &config,
-        &mut |s, d, t| bars.update(s, d, t),
-    )
-    .context("train")?;
+    let nlu =
+        Nlu::train_with_encoder(encoder, &data, validation.as_ref(), &config, &mut |s, d, t| bars.update(s, d, t))
+            .context("train")?;
     bars.finish();
     nlu.save(out).context("save")?;
     let t = nlu.thresholds();
@@ -124,8 +107,7 @@ pub fn parse_cmd(model: &Path, texts: &[String], threshold: Option<f32>) -> Resu
     let mut out = stdout.lock();
     let mut emit = |parses: Vec<entendu::Parse>| -> Result<(), String> {
         for parse in parses {
-            writeln!(out, "{}", serde_json::to_string(&parse).context("JSON")?)
-                .context("stdout")?;
+            writeln!(out, "{}", serde_json::to_string(&parse).context("JSON")?).context("stdout")?;
         }
         out.flush().context("stdout")
     };
@@ -146,17 +128,11 @@ pub fn load_model(model: &Path) -> Result<Nlu, String> {
 }
 
 /// `entendu eval MODEL DATA... [--json FILE] [--report DIR]`.
-pub fn eval_cmd(
-    model: &Path,
-    data: &[PathBuf],
-    json: Option<&Path>,
-    report_dir: Option<&Path>,
-) -> Result<(), String> {
+pub fn eval_cmd(model: &Path, data: &[PathBuf], json: Option<&Path>, report_dir: Option<&Path>) -> Result<(), String> {
     let nlu = load_model(model)?;
     let data = load_data(data)?;
     let mut bars = Bars::new();
-    let report =
-        evaluate_model(&nlu, &data, &mut |s, d, t| bars.update(s, d, t)).context("evaluate")?;
+    let report = evaluate_model(&nlu, &data, &mut |s, d, t| bars.update(s, d, t)).context("evaluate")?;
     bars.finish();
     let markdown = report.to_markdown();
     println!("{markdown}");
@@ -168,13 +144,8 @@ pub fn eval_cmd(
         std::fs::create_dir_all(dir).context(&dir.display().to_string())?;
         std::fs::write(dir.join("report.md"), &markdown).context("report.md")?;
         write_json(&dir.join("report.json"), &value)?;
-        let files =
-            entendu::eval::plots::write_plots(&report, dir).map_err(|e| format!("plots: {e}"))?;
-        eprintln!(
-            "report written to {} ({} plots)",
-            dir.display(),
-            files.len()
-        );
+        let files = entendu::eval::plots::write_plots(&report, dir).map_err(|e| format!("plots: {e}"))?;
+        eprintln!("report written to {} ({} plots)", dir.display(), files.len());
     }
     Ok(())
 }
@@ -197,21 +168,15 @@ pub fn benchmark_cmd(
     seed: u64,
 ) -> Result<(), String> {
     let encoder = Arc::new(load_encoder(encoder)?);
-    let config = TrainConfig {
-        encoder: encoder.info().name.clone(),
-        seed,
-        ..TrainConfig::default()
-    };
+    let config = TrainConfig { encoder: encoder.info().name.clone(), seed, ..TrainConfig::default() };
     let mut options = BenchmarkOptions::default();
     if let Some(d) = datasets {
         options.datasets = d.to_path_buf();
     }
     options.eval_dir = eval_dir.map(Path::to_path_buf);
     let mut bars = Bars::new();
-    let result = run_benchmark(suite, encoder, &config, &options, &mut |s, d, t| {
-        bars.update(s, d, t)
-    })
-    .context(suite)?;
+    let result =
+        run_benchmark(suite, encoder, &config, &options, &mut |s, d, t| bars.update(s, d, t)).context(suite)?;
     bars.finish();
     let get = |path: &str| -> String {
         let mut v = &result;
@@ -240,16 +205,8 @@ pub fn benchmark_cmd(
     if let Some(langs) = result["per_language"].as_object() {
         println!("\n| language | intent accuracy | slot F1 |\n|---|---|---|");
         for (lang, v) in langs {
-            let pct = |x: &serde_json::Value| {
-                x.as_f64()
-                    .map(|x| format!("{:.2}", 100.0 * x))
-                    .unwrap_or("-".into())
-            };
-            println!(
-                "| {lang} | {} | {} |",
-                pct(&v["intent_accuracy"]),
-                pct(&v["slot_f1"])
-            );
+            let pct = |x: &serde_json::Value| x.as_f64().map(|x| format!("{:.2}", 100.0 * x)).unwrap_or("-".into());
+            println!("| {lang} | {} | {} |", pct(&v["intent_accuracy"]), pct(&v["slot_f1"]));
         }
     }
     if let Some(path) = json {

@@ -76,23 +76,14 @@ impl AnnotationError {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-        AnnotationError {
-            offset,
-            line,
-            column,
-            message,
-            hint,
-        }
+        AnnotationError { offset, line, column, message, hint }
     }
 
     /// An [`Error::Syntax`] for a string that starts at `path:line:column` and lies on one
     /// line of its file (Markdown items, single-line CSV fields).
     pub fn at(self, path: impl Into<PathBuf>, line: usize, column: usize) -> Error {
-        let (line, column) = if self.line == 1 {
-            (line, column + self.column - 1)
-        } else {
-            (line + self.line - 1, self.column)
-        };
+        let (line, column) =
+            if self.line == 1 { (line, column + self.column - 1) } else { (line + self.line - 1, self.column) };
         Error::syntax(path, line, column, self.message, self.hint)
     }
 }
@@ -102,10 +93,7 @@ impl AnnotationError {
 /// Never panics; every malformed annotation is an [`AnnotationError`] naming its column.
 pub fn parse(input: &str) -> Result<Annotated, AnnotationError> {
     let bytes = input.as_bytes();
-    let mut out = Annotated {
-        text: String::with_capacity(input.len()),
-        entities: Vec::new(),
-    };
+    let mut out = Annotated { text: String::with_capacity(input.len()), entities: Vec::new() };
     // `literal` is where the run of plain text not yet copied starts; copying runs rather than
     // characters keeps the parser linear and only ever splits the input at ASCII bytes.
     let mut literal = 0;
@@ -150,11 +138,7 @@ fn quote(input: &str, start: usize, end: Option<usize>) -> String {
 
 /// Parses the annotation whose `[` is at byte `open`; appends its text to `out` and returns
 /// the offset just past it.
-fn parse_annotation(
-    input: &str,
-    open: usize,
-    out: &mut Annotated,
-) -> Result<usize, AnnotationError> {
+fn parse_annotation(input: &str, open: usize, out: &mut Annotated) -> Result<usize, AnnotationError> {
     let bytes = input.as_bytes();
     let start = out.text.len();
     let mut literal = open + 1;
@@ -169,9 +153,7 @@ fn parse_annotation(
                         slice(&snippet, 0, p),
                         slice(&snippet, p, snippet.len())
                     )),
-                    None => Some(
-                        "close it with `](entity)`, or write `\\[` for a literal bracket".into(),
-                    ),
+                    None => Some("close it with `](entity)`, or write `\\[` for a literal bracket".into()),
                 };
                 return Err(AnnotationError::new(
                     input,
@@ -191,10 +173,7 @@ fn parse_annotation(
                     input,
                     i,
                     format!("nested entity annotation in `{}`", quote(input, open, None)),
-                    Some(
-                        "annotations cannot nest or overlap; write `\\[` for a literal bracket"
-                            .into(),
-                    ),
+                    Some("annotations cannot nest or overlap; write `\\[` for a literal bracket".into()),
                 ));
             }
             Some(b']') => break i,
@@ -229,13 +208,7 @@ fn parse_annotation(
             ));
         }
     };
-    out.entities.push(EntityAnnotation {
-        entity,
-        start,
-        end,
-        text: surface,
-        value,
-    });
+    out.entities.push(EntityAnnotation { entity, start, end, text: surface, value });
     Ok(next)
 }
 
@@ -246,17 +219,11 @@ fn parse_parenthesised(
     paren: usize,
 ) -> Result<(String, Option<String>, usize), AnnotationError> {
     let rest = slice(input, paren + 1, input.len());
-    let Some(len) = rest
-        .find([')', '\n'])
-        .filter(|&p| rest.as_bytes().get(p) == Some(&b')'))
-    else {
+    let Some(len) = rest.find([')', '\n']).filter(|&p| rest.as_bytes().get(p) == Some(&b')')) else {
         return Err(AnnotationError::new(
             input,
             paren,
-            format!(
-                "unclosed `(` in entity annotation `{}`: expected `)`",
-                quote(input, open, None)
-            ),
+            format!("unclosed `(` in entity annotation `{}`: expected `)`", quote(input, open, None)),
             Some("write the entity name between parentheses: `[12345](order_id)`".into()),
         ));
     };
@@ -278,14 +245,9 @@ fn parse_parenthesised(
 }
 
 /// `{"entity": …, "value": …}` starting at byte `brace`.
-fn parse_json(
-    input: &str,
-    open: usize,
-    brace: usize,
-) -> Result<(String, Option<String>, usize), AnnotationError> {
+fn parse_json(input: &str, open: usize, brace: usize) -> Result<(String, Option<String>, usize), AnnotationError> {
     let rest = slice(input, brace, input.len());
-    let mut stream = serde_json::Deserializer::from_str(rest)
-        .into_iter::<serde_json::Map<String, serde_json::Value>>();
+    let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Map<String, serde_json::Value>>();
     let object = match stream.next() {
         Some(Ok(object)) => object,
         Some(Err(e)) => {
@@ -322,12 +284,7 @@ fn parse_json(
             ))
         }
         Some(_) => {
-            return Err(AnnotationError::new(
-                input,
-                brace,
-                format!("`entity` must be a string in `{shown}`"),
-                None,
-            ))
+            return Err(AnnotationError::new(input, brace, format!("`entity` must be a string in `{shown}`"), None))
         }
         None => {
             return Err(AnnotationError::new(
@@ -341,16 +298,9 @@ fn parse_json(
     let value = match object.get("value") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-            Some(v.to_string())
-        }
+        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => Some(v.to_string()),
         Some(_) => {
-            return Err(AnnotationError::new(
-                input,
-                brace,
-                format!("`value` must be a string in `{shown}`"),
-                None,
-            ))
+            return Err(AnnotationError::new(input, brace, format!("`value` must be a string in `{shown}`"), None))
         }
     };
     Ok((entity, value, next))
@@ -375,8 +325,7 @@ pub fn render(text: &str, entities: &[EntityAnnotation]) -> String {
     let mut out = String::with_capacity(text.len() + 16 * entities.len());
     let mut pos = 0;
     for e in sorted {
-        let (Some(before), Some(surface)) = (text.get(pos..e.start), text.get(e.start..e.end))
-        else {
+        let (Some(before), Some(surface)) = (text.get(pos..e.start), text.get(e.start..e.end)) else {
             continue;
         };
         if e.start < pos || surface.trim().is_empty() {
@@ -386,9 +335,8 @@ pub fn render(text: &str, entities: &[EntityAnnotation]) -> String {
         out.push('[');
         escape_into(surface, &mut out);
         out.push(']');
-        let simple_name = !e.entity.is_empty()
-            && e.entity.trim() == e.entity
-            && !e.entity.contains([':', '(', ')', '\n']);
+        let simple_name =
+            !e.entity.is_empty() && e.entity.trim() == e.entity && !e.entity.contains([':', '(', ')', '\n']);
         match &e.value {
             None if simple_name => {
                 out.push('(');
@@ -426,11 +374,7 @@ mod tests {
 
     fn ent(a: &Annotated, i: usize) -> (&str, &str, Option<&str>) {
         let e = &a.entities[i];
-        (
-            e.entity.as_str(),
-            &a.text[e.start..e.end],
-            e.value.as_deref(),
-        )
+        (e.entity.as_str(), &a.text[e.start..e.end], e.value.as_deref())
     }
 
     #[test]
@@ -443,14 +387,10 @@ mod tests {
 
     #[test]
     fn json_form_with_value_role_and_group() {
-        let a = parse(
-            r#"je paie par [CB]{"entity": "payment_method", "value": "carte bancaire"} merci"#,
-        )
-        .unwrap();
+        let a = parse(r#"je paie par [CB]{"entity": "payment_method", "value": "carte bancaire"} merci"#).unwrap();
         assert_eq!(a.text, "je paie par CB merci");
         assert_eq!(ent(&a, 0), ("payment_method", "CB", Some("carte bancaire")));
-        let a = parse(r#"from [Paris]{"entity": "city", "role": "departure", "group": "1"} ok"#)
-            .unwrap();
+        let a = parse(r#"from [Paris]{"entity": "city", "role": "departure", "group": "1"} ok"#).unwrap();
         assert_eq!(a.text, "from Paris ok");
         assert_eq!(ent(&a, 0), ("city", "Paris", None));
     }
@@ -466,10 +406,7 @@ mod tests {
     fn legacy_synonym_form() {
         let a = parse("par [carte bleue](payment_method:carte bancaire)").unwrap();
         assert_eq!(a.text, "par carte bleue");
-        assert_eq!(
-            ent(&a, 0),
-            ("payment_method", "carte bleue", Some("carte bancaire"))
-        );
+        assert_eq!(ent(&a, 0), ("payment_method", "carte bleue", Some("carte bancaire")));
     }
 
     #[test]
@@ -501,24 +438,15 @@ mod tests {
     fn unclosed_bracket() {
         let e = err("où est [12345(order_id) ?");
         assert_eq!((e.line, e.column, e.offset), (1, 8, 8));
-        assert_eq!(
-            e.message,
-            "unclosed entity annotation `[12345(order_id) ?`: expected `](`"
-        );
-        assert_eq!(
-            e.hint.as_deref(),
-            Some("close the bracket before the entity: `[12345](order_id) ?`")
-        );
+        assert_eq!(e.message, "unclosed entity annotation `[12345(order_id) ?`: expected `](`");
+        assert_eq!(e.hint.as_deref(), Some("close the bracket before the entity: `[12345](order_id) ?`"));
     }
 
     #[test]
     fn bracket_not_followed_by_entity() {
         let e = err("voir [ici] svp");
         assert_eq!(e.column, 6);
-        assert_eq!(
-            e.message,
-            "`[ici]` is not followed by `(entity)` or `{\"entity\": …}`"
-        );
+        assert_eq!(e.message, "`[ici]` is not followed by `(entity)` or `{\"entity\": …}`");
         assert!(e.hint.unwrap().contains(r"\[ici\]"));
         assert_eq!(err("fin [ici]").column, 5);
     }
@@ -527,10 +455,7 @@ mod tests {
     fn unclosed_paren() {
         let e = err("é [x](order_id");
         assert_eq!(e.column, 6);
-        assert_eq!(
-            e.message,
-            "unclosed `(` in entity annotation `[x](order_id`: expected `)`"
-        );
+        assert_eq!(e.message, "unclosed `(` in entity annotation `[x](order_id`: expected `)`");
     }
 
     #[test]
@@ -538,20 +463,13 @@ mod tests {
         let e = err(r#"par [CB]{"entity": payment} ok"#);
         assert_eq!(e.column, 9);
         assert!(
-            e.message
-                .starts_with(r#"invalid JSON in entity annotation `[CB]{"entity": payment} ok`: "#),
+            e.message.starts_with(r#"invalid JSON in entity annotation `[CB]{"entity": payment} ok`: "#),
             "{}",
             e.message
         );
         assert!(!e.message.contains("at line"), "{}", e.message);
-        assert_eq!(
-            err(r#"[CB]{"value": "x"}"#).message,
-            r#"missing `entity` in `[CB]{"value": "x"}`"#
-        );
-        assert_eq!(
-            err(r#"[CB]{"entity": 3}"#).message,
-            r#"`entity` must be a string in `[CB]{"entity": 3}`"#
-        );
+        assert_eq!(err(r#"[CB]{"value": "x"}"#).message, r#"missing `entity` in `[CB]{"value": "x"}`"#);
+        assert_eq!(err(r#"[CB]{"entity": 3}"#).message, r#"`entity` must be a string in `[CB]{"entity": 3}`"#);
         assert_eq!(
             err(r#"[CB]{"entity": "x", "value": [1]}"#).message,
             r#"`value` must be a string in `[CB]{"entity": "x", "value": [1]}`"#
@@ -561,16 +479,10 @@ mod tests {
     #[test]
     fn empty_names_and_texts() {
         let e = err("a [x]( ) b");
-        assert_eq!(
-            (e.column, e.message.as_str()),
-            (7, "empty entity name in `[x]( )`")
-        );
+        assert_eq!((e.column, e.message.as_str()), (7, "empty entity name in `[x]( )`"));
         let e = err("a [x](:v) b");
         assert_eq!(e.message, "empty entity name in `[x](:v)`");
-        assert_eq!(
-            err(r#"[x]{"entity": " "}"#).message,
-            r#"empty entity name in `[x]{"entity": " "}`"#
-        );
+        assert_eq!(err(r#"[x]{"entity": " "}"#).message, r#"empty entity name in `[x]{"entity": " "}`"#);
         assert_eq!(err("a [](x)").message, "empty entity text in `[](x)`");
     }
 
@@ -610,13 +522,7 @@ mod tests {
 
     #[test]
     fn render_skips_unrepresentable_entities() {
-        let bad = |start, end| EntityAnnotation {
-            entity: "e".into(),
-            start,
-            end,
-            text: String::new(),
-            value: None,
-        };
+        let bad = |start, end| EntityAnnotation { entity: "e".into(), start, end, text: String::new(), value: None };
         let out = render("abc", &[bad(0, 2), bad(1, 3), bad(2, 9)]);
         assert_eq!(out, "[ab](e)c");
     }

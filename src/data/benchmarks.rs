@@ -57,10 +57,7 @@ pub fn load(name: &str, dir: impl AsRef<Path>) -> Result<Splits> {
         "banking77" | "banking" => banking77(dir),
         "snips" => snips(dir),
         "xsid" => xsid(dir),
-        _ => Err(Error::InvalidArgument(format!(
-            "unknown benchmark `{name}`; known: {}",
-            BENCHMARKS.join(", ")
-        ))),
+        _ => Err(Error::InvalidArgument(format!("unknown benchmark `{name}`; known: {}", BENCHMARKS.join(", ")))),
     }
 }
 
@@ -82,10 +79,7 @@ fn example(
 }
 
 fn source(path: &Path, line: usize) -> Option<Source> {
-    Some(Source {
-        path: path.to_owned(),
-        line,
-    })
+    Some(Source { path: path.to_owned(), line })
 }
 
 #[derive(Deserialize)]
@@ -105,11 +99,7 @@ struct Clinc {
 /// `data_small.json`); `path` may also be the directory holding `data_full.json`.
 pub fn clinc150(path: impl AsRef<Path>) -> Result<Splits> {
     let path = path.as_ref();
-    let path: PathBuf = if path.is_dir() {
-        path.join("data_full.json")
-    } else {
-        path.to_owned()
-    };
+    let path: PathBuf = if path.is_dir() { path.join("data_full.json") } else { path.to_owned() };
     let raw = super::read_text(&path)?;
     let data: Clinc = serde_json::from_str(&raw).map_err(|e| {
         Error::syntax(
@@ -117,10 +107,7 @@ pub fn clinc150(path: impl AsRef<Path>) -> Result<Splits> {
             e.line(),
             e.column(),
             super::annotation::strip_json_location(&e),
-            Some(
-                "expected CLINC150's `{\"train\": [[text, intent], …], \"val\": …, \"test\": …}`"
-                    .into(),
-            ),
+            Some("expected CLINC150's `{\"train\": [[text, intent], …], \"val\": …, \"test\": …}`".into()),
         )
     })?;
     let split = |in_scope: Vec<(String, String)>, oos: Vec<(String, String)>| TrainingData {
@@ -146,20 +133,11 @@ pub fn banking77(dir: impl AsRef<Path>) -> Result<Splits> {
     let read = |name: &str| {
         let path = dir.join(name);
         let raw = super::read_text(&path)?;
-        let options = csv::Options {
-            annotations: false,
-            language: Some("en".into()),
-        };
+        let options = csv::Options { annotations: false, language: Some("en".into()) };
         csv::read_with(&raw, &path, &options)
     };
-    let (train, valid) =
-        carve_validation(read("train.csv")?, BANKING77_VALID_FRACTION, BANKING77_SEED);
-    Ok(Splits {
-        train,
-        valid: Some(valid),
-        test: read("test.csv")?,
-        test_by_language: BTreeMap::new(),
-    })
+    let (train, valid) = carve_validation(read("train.csv")?, BANKING77_VALID_FRACTION, BANKING77_SEED);
+    Ok(Splits { train, valid: Some(valid), test: read("test.csv")?, test_by_language: BTreeMap::new() })
 }
 
 /// SplitMix64 (Steele, Lea & Flood 2014). A validation split must be the same on every machine
@@ -186,11 +164,7 @@ impl SplitMix64 {
 /// (out of scope included; rounded, at least one of any intent with two or more, never all)
 /// to validation. Deterministic in `seed`; both parts keep the original order. Entity
 /// declarations and intent settings stay with train.
-pub fn carve_validation(
-    data: TrainingData,
-    fraction: f64,
-    seed: u64,
-) -> (TrainingData, TrainingData) {
+pub fn carve_validation(data: TrainingData, fraction: f64, seed: u64) -> (TrainingData, TrainingData) {
     let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
     for (i, e) in data.examples.iter().enumerate() {
         groups.entry(e.intent.as_deref()).or_default().push(i);
@@ -214,16 +188,8 @@ pub fn carve_validation(
             }
         }
     }
-    let TrainingData {
-        examples,
-        entities,
-        intents,
-    } = data;
-    let mut train = TrainingData {
-        examples: Vec::new(),
-        entities,
-        intents,
-    };
+    let TrainingData { examples, entities, intents } = data;
+    let mut train = TrainingData { examples: Vec::new(), entities, intents };
     let mut valid = TrainingData::default();
     for (example, to_valid) in examples.into_iter().zip(chosen) {
         if to_valid {
@@ -238,10 +204,7 @@ pub fn carve_validation(
 /// The lines of a file, without the empty one after a final line break.
 fn read_lines(path: &Path) -> Result<Vec<String>> {
     let raw = super::read_text(path)?;
-    let mut lines: Vec<String> = raw
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r').to_owned())
-        .collect();
+    let mut lines: Vec<String> = raw.split('\n').map(|l| l.trim_end_matches('\r').to_owned()).collect();
     if lines.last().is_some_and(String::is_empty) {
         lines.pop();
     }
@@ -276,10 +239,7 @@ pub(crate) fn bio_to_example(
     tags: &[&str],
 ) -> std::result::Result<(String, Vec<EntityAnnotation>), (usize, String)> {
     if tokens.len() != tags.len() {
-        return Err((
-            tags.len().min(tokens.len()),
-            format!("{} tags for {} tokens", tags.len(), tokens.len()),
-        ));
+        return Err((tags.len().min(tokens.len()), format!("{} tags for {} tokens", tags.len(), tokens.len())));
     }
     let mut text = String::new();
     let mut entities: Vec<EntityAnnotation> = Vec::new();
@@ -301,12 +261,7 @@ pub(crate) fn bio_to_example(
             }
             Some(("B", entity)) if !entity.is_empty() => (false, entity),
             Some(("I", entity)) if !entity.is_empty() => (true, entity),
-            _ => {
-                return Err((
-                    i,
-                    format!("invalid tag `{tag}`: expected `O`, `B-type` or `I-type`"),
-                ))
-            }
+            _ => return Err((i, format!("invalid tag `{tag}`: expected `O`, `B-type` or `I-type`"))),
         };
         match entities.last_mut() {
             Some(last) if inside && open && last.entity == entity => last.end = end,
@@ -338,8 +293,7 @@ pub fn snips(dir: impl AsRef<Path>) -> Result<Splits> {
 }
 
 fn snips_split(dir: &Path) -> Result<TrainingData> {
-    let (in_path, out_path, label_path) =
-        (dir.join("seq.in"), dir.join("seq.out"), dir.join("label"));
+    let (in_path, out_path, label_path) = (dir.join("seq.in"), dir.join("seq.out"), dir.join("label"));
     let files = [
         (read_lines(&in_path)?, &in_path),
         (read_lines(&out_path)?, &out_path),
@@ -370,36 +324,19 @@ fn snips_split(dir: &Path) -> Result<TrainingData> {
         let tokens: Vec<&str> = input.split_whitespace().collect();
         let tag_list: Vec<&str> = tag_line.split_whitespace().collect();
         let (text, entities) = bio_to_example(&tokens, &tag_list).map_err(|(i, message)| {
-            let at = token_starts(tag_line)
-                .get(i)
-                .map_or(0, |&o| column(tag_line, o));
+            let at = token_starts(tag_line).get(i).map_or(0, |&o| column(tag_line, o));
             Error::syntax(&out_path, n + 1, at, message, None)
         })?;
         if label.trim().is_empty() {
-            return Err(Error::syntax(
-                &label_path,
-                n + 1,
-                0,
-                "empty intent label",
-                None,
-            ));
+            return Err(Error::syntax(&label_path, n + 1, 0, "empty intent label", None));
         }
-        data.examples.push(example(
-            text,
-            label.trim(),
-            entities,
-            "en",
-            source(&in_path, n + 1),
-        ));
+        data.examples.push(example(text, label.trim(), entities, "en", source(&in_path, n + 1)));
     }
     Ok(data)
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// xSID (van der Goot et al. 2021): English train from `train.en.txt` + `train.en.labels`
@@ -420,32 +357,21 @@ pub fn xsid(dir: impl AsRef<Path>) -> Result<Splits> {
     }
     files.sort();
     if files.is_empty() {
-        return Err(Error::Data(format!(
-            "no `<lang>.valid.conll` files in {}",
-            dir.display()
-        )));
+        return Err(Error::Data(format!("no `<lang>.valid.conll` files in {}", dir.display())));
     }
     for (language, path) in files {
         let data = read_conll_file(&path, &language)?;
         test_by_language.insert(language, data);
     }
-    Ok(Splits {
-        train,
-        valid: None,
-        test: test_by_language.get("en").cloned().unwrap_or_default(),
-        test_by_language,
-    })
+    Ok(Splits { train, valid: None, test: test_by_language.get("en").cloned().unwrap_or_default(), test_by_language })
 }
 
 fn xsid_train(text_path: &Path, labels_path: &Path) -> Result<TrainingData> {
     let texts = read_lines(text_path)?;
     let labels = read_lines(labels_path)?;
     if texts.len() != labels.len() {
-        let (path, line) = if texts.len() > labels.len() {
-            (text_path, labels.len() + 1)
-        } else {
-            (labels_path, texts.len() + 1)
-        };
+        let (path, line) =
+            if texts.len() > labels.len() { (text_path, labels.len() + 1) } else { (labels_path, texts.len() + 1) };
         return Err(Error::syntax(
             path,
             line,
@@ -467,13 +393,7 @@ fn xsid_train(text_path: &Path, labels_path: &Path) -> Result<TrainingData> {
             continue;
         }
         let Some((tags, intent)) = label_line.rsplit_once('\t') else {
-            return Err(Error::syntax(
-                labels_path,
-                n + 1,
-                0,
-                "expected `BIO tags<TAB>intent`",
-                None,
-            ));
+            return Err(Error::syntax(labels_path, n + 1, 0, "expected `BIO tags<TAB>intent`", None));
         };
         let tokens: Vec<&str> = text.split_whitespace().collect();
         let tag_list: Vec<&str> = tags.split_whitespace().collect();
@@ -482,21 +402,9 @@ fn xsid_train(text_path: &Path, labels_path: &Path) -> Result<TrainingData> {
             Error::syntax(labels_path, n + 1, at, message, None)
         })?;
         if intent.trim().is_empty() {
-            return Err(Error::syntax(
-                labels_path,
-                n + 1,
-                0,
-                "empty intent label",
-                None,
-            ));
+            return Err(Error::syntax(labels_path, n + 1, 0, "empty intent label", None));
         }
-        data.examples.push(example(
-            joined,
-            intent.trim(),
-            entities,
-            "en",
-            source(text_path, n + 1),
-        ));
+        data.examples.push(example(joined, intent.trim(), entities, "en", source(text_path, n + 1)));
     }
     Ok(data)
 }
@@ -535,9 +443,7 @@ fn conll_block(block: &[(usize, &str)], path: &Path, language: &str) -> Result<E
     let mut rows = Vec::new();
     for &(n, line) in block {
         if let Some(comment) = line.strip_prefix('#') {
-            if let Some(("intent", value)) =
-                comment.split_once('=').map(|(k, v)| (k.trim(), v.trim()))
-            {
+            if let Some(("intent", value)) = comment.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
                 intent = Some(value);
             }
             continue;
@@ -548,10 +454,7 @@ fn conll_block(block: &[(usize, &str)], path: &Path, language: &str) -> Result<E
                 path,
                 n,
                 0,
-                format!(
-                    "expected 4 tab-separated columns `index token intent slot`, found {}",
-                    fields.len()
-                ),
+                format!("expected 4 tab-separated columns `index token intent slot`, found {}", fields.len()),
                 None,
             ));
         };
@@ -563,10 +466,7 @@ fn conll_block(block: &[(usize, &str)], path: &Path, language: &str) -> Result<E
             first_line,
             0,
             "a sentence block without token rows",
-            Some(
-                "separate sentences with one blank line; every sentence needs its token rows"
-                    .into(),
-            ),
+            Some("separate sentences with one blank line; every sentence needs its token rows".into()),
         ));
     };
     let intent = intent.unwrap_or(row_intent);
@@ -574,28 +474,13 @@ fn conll_block(block: &[(usize, &str)], path: &Path, language: &str) -> Result<E
     let tags: Vec<&str> = rows.iter().map(|r| r.3.trim()).collect();
     let (text, entities) = bio_to_example(&tokens, &tags).map_err(|(i, message)| {
         let (n, line) = rows.get(i).map_or((first_line, ""), |r| (r.0, r.4));
-        let at = line
-            .match_indices('\t')
-            .nth(2)
-            .map_or(0, |(o, _)| column(line, o + 1));
+        let at = line.match_indices('\t').nth(2).map_or(0, |(o, _)| column(line, o + 1));
         Error::syntax(path, n, at, message, None)
     })?;
     if intent.trim().is_empty() {
-        return Err(Error::syntax(
-            path,
-            first_line,
-            0,
-            "empty intent label",
-            None,
-        ));
+        return Err(Error::syntax(path, first_line, 0, "empty intent label", None));
     }
-    Ok(example(
-        text,
-        intent.trim(),
-        entities,
-        language,
-        source(path, first_line),
-    ))
+    Ok(example(text, intent.trim(), entities, language, source(path, first_line)))
 }
 
 #[cfg(test)]
@@ -611,10 +496,7 @@ mod tests {
     }
 
     fn spans(e: &Example) -> Vec<(&str, &str)> {
-        e.entities
-            .iter()
-            .map(|a| (a.entity.as_str(), &e.text[a.start..a.end]))
-            .collect()
+        e.entities.iter().map(|a| (a.entity.as_str(), &e.text[a.start..a.end])).collect()
     }
 
     #[test]
@@ -623,37 +505,21 @@ mod tests {
         let tags = ["O", "B-artist", "I-artist", "O", "I-service", "I-other"];
         let (text, entities) = bio_to_example(&tokens, &tags).unwrap();
         assert_eq!(text, "play daft punk on spotify now");
-        let got: Vec<(&str, &str)> = entities
-            .iter()
-            .map(|a| (a.entity.as_str(), a.text.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("artist", "daft punk"),
-                ("service", "spotify"),
-                ("other", "now")
-            ]
-        );
+        let got: Vec<(&str, &str)> = entities.iter().map(|a| (a.entity.as_str(), a.text.as_str())).collect();
+        assert_eq!(got, [("artist", "daft punk"), ("service", "spotify"), ("other", "now")]);
         let (_, entities) = bio_to_example(&["a", "b"], &["B-x", "B-x"]).unwrap();
         assert_eq!(entities.len(), 2);
         let (_, entities) = bio_to_example(&["a", "b", "c"], &["B-x", "O", "I-x"]).unwrap();
         assert_eq!(entities.len(), 2);
         assert_eq!(
             bio_to_example(&["a"], &["X-y"]).unwrap_err(),
-            (
-                0,
-                "invalid tag `X-y`: expected `O`, `B-type` or `I-type`".into()
-            )
+            (0, "invalid tag `X-y`: expected `O`, `B-type` or `I-type`".into())
         );
         assert_eq!(bio_to_example(&["a"], &["B-"]).unwrap_err().0, 0);
         assert_eq!(bio_to_example(&["a"], &["O-x"]).unwrap_err().0, 0);
         let (_, entities) = bio_to_example(&["a", "b", "c"], &["B-x", "Ox", "I-x"]).unwrap();
         assert_eq!(entities.len(), 2);
-        assert_eq!(
-            bio_to_example(&["a", "b"], &["O"]).unwrap_err(),
-            (1, "1 tags for 2 tokens".into())
-        );
+        assert_eq!(bio_to_example(&["a", "b"], &["O"]).unwrap_err(), (1, "1 tags for 2 tokens".into()));
     }
 
     #[test]
@@ -666,28 +532,12 @@ mod tests {
                 "oos_train": [["what", "oos"]], "oos_val": [], "oos_test": [["huh", "oos"]]}"#,
         );
         let splits = clinc150(dir.path()).unwrap();
-        assert_eq!(
-            (
-                splits.train.len(),
-                splits.valid.as_ref().unwrap().len(),
-                splits.test.len()
-            ),
-            (3, 1, 2)
-        );
+        assert_eq!((splits.train.len(), splits.valid.as_ref().unwrap().len(), splits.test.len()), (3, 1, 2));
         assert_eq!(splits.train.examples[2].intent, None);
         assert_eq!(splits.train.examples[0].language.as_deref(), Some("en"));
-        write(
-            dir.path(),
-            "bad.json",
-            "{\"train\": [[\"hi\", \"greet\"]],\n \"val\": 3}",
-        );
-        let e = clinc150(dir.path().join("bad.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("bad.json:2:9: invalid type: integer `3`, expected a sequence"),
-            "{e}"
-        );
+        write(dir.path(), "bad.json", "{\"train\": [[\"hi\", \"greet\"]],\n \"val\": 3}");
+        let e = clinc150(dir.path().join("bad.json")).unwrap_err().to_string();
+        assert!(e.contains("bad.json:2:9: invalid type: integer `3`, expected a sequence"), "{e}");
     }
 
     #[test]
@@ -695,31 +545,14 @@ mod tests {
         let mut data = TrainingData::default();
         for (intent, n) in [("a", 40), ("b", 11), ("c", 2), ("d", 1)] {
             for i in 0..n {
-                data.examples.push(example(
-                    format!("{intent}{i}"),
-                    intent,
-                    Vec::new(),
-                    "en",
-                    None,
-                ));
+                data.examples.push(example(format!("{intent}{i}"), intent, Vec::new(), "en", None));
             }
         }
         let (train, valid) = carve_validation(data.clone(), 0.1, 7);
         let count = |d: &TrainingData, i: &str| d.examples_of(Some(i)).count();
-        assert_eq!(
-            [
-                count(&valid, "a"),
-                count(&valid, "b"),
-                count(&valid, "c"),
-                count(&valid, "d")
-            ],
-            [4, 1, 1, 0]
-        );
+        assert_eq!([count(&valid, "a"), count(&valid, "b"), count(&valid, "c"), count(&valid, "d")], [4, 1, 1, 0]);
         assert_eq!(train.len() + valid.len(), 54);
-        assert_eq!(
-            carve_validation(data.clone(), 0.1, 7),
-            (train.clone(), valid.clone())
-        );
+        assert_eq!(carve_validation(data.clone(), 0.1, 7), (train.clone(), valid.clone()));
         assert_ne!(carve_validation(data, 0.1, 8).1, valid);
         // Original order is kept within both parts.
         let positions: Vec<usize> = train
@@ -739,20 +572,9 @@ mod tests {
             train.push_str(&format!("\"card [{i}], please\",card_arrival\n"));
         }
         write(dir.path(), "train.csv", &train);
-        write(
-            dir.path(),
-            "test.csv",
-            "text,category\nwhere is my card?,card_arrival\n",
-        );
+        write(dir.path(), "test.csv", "text,category\nwhere is my card?,card_arrival\n");
         let splits = banking77(dir.path()).unwrap();
-        assert_eq!(
-            (
-                splits.train.len(),
-                splits.valid.as_ref().unwrap().len(),
-                splits.test.len()
-            ),
-            (18, 2, 1)
-        );
+        assert_eq!((splits.train.len(), splits.valid.as_ref().unwrap().len(), splits.test.len()), (18, 2, 1));
         assert_eq!(splits.train.examples[0].text, "card [0], please");
     }
 
@@ -760,90 +582,54 @@ mod tests {
     fn snips_layout_and_errors() {
         let dir = tempfile::tempdir().unwrap();
         for split in ["train", "valid", "test"] {
-            write(
-                dir.path(),
-                &format!("{split}/seq.in"),
-                "play daft punk \nadd it\n",
-            );
-            write(
-                dir.path(),
-                &format!("{split}/seq.out"),
-                "O B-artist I-artist \nO O\n",
-            );
-            write(
-                dir.path(),
-                &format!("{split}/label"),
-                "PlayMusic\nAddToPlaylist\n",
-            );
+            write(dir.path(), &format!("{split}/seq.in"), "play daft punk \nadd it\n");
+            write(dir.path(), &format!("{split}/seq.out"), "O B-artist I-artist \nO O\n");
+            write(dir.path(), &format!("{split}/label"), "PlayMusic\nAddToPlaylist\n");
         }
         let splits = snips(dir.path()).unwrap();
         let first = &splits.train.examples[0];
         assert_eq!(first.text, "play daft punk");
         assert_eq!(spans(first), [("artist", "daft punk")]);
         assert_eq!(first.source.as_ref().unwrap().line, 1);
-        assert_eq!(
-            splits.test.examples[1].intent.as_deref(),
-            Some("AddToPlaylist")
-        );
+        assert_eq!(splits.test.examples[1].intent.as_deref(), Some("AddToPlaylist"));
 
         write(dir.path(), "test/seq.out", "O B-artist I-artist\nO  Q-x\n");
         let e = snips(dir.path()).unwrap_err().to_string();
-        assert!(
-            e.ends_with("test/seq.out:2:4: invalid tag `Q-x`: expected `O`, `B-type` or `I-type`"),
-            "{e}"
-        );
+        assert!(e.ends_with("test/seq.out:2:4: invalid tag `Q-x`: expected `O`, `B-type` or `I-type`"), "{e}");
         write(dir.path(), "test/seq.out", "O B-artist I-artist\nO\n");
         let e = snips(dir.path()).unwrap_err().to_string();
         assert!(e.ends_with("test/seq.out:2: 1 tags for 2 tokens"), "{e}");
         write(dir.path(), "test/label", "PlayMusic\n");
         let e = snips(dir.path()).unwrap_err().to_string();
-        assert!(
-            e.contains(
-                "seq.in:2: seq.in has 2 lines but label has 1: the files must be line-aligned"
-            ),
-            "{e}"
-        );
+        assert!(e.contains("seq.in:2: seq.in has 2 lines but label has 1: the files must be line-aligned"), "{e}");
     }
 
     #[test]
     fn xsid_layout_and_errors() {
         let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "train.en.txt", "rain in half moon bay\nrain in half moon bay\nwake me up\n");
         write(
             dir.path(),
-            "train.en.txt",
-            "rain in half moon bay\nrain in half moon bay\nwake me up\n",
+            "train.en.labels",
+            "B-w O B-loc I-loc I-loc\tweather/find\nB-w O B-loc I-loc I-loc\tweather/find\nO O O\tAddToPlaylist\n",
         );
-        write(dir.path(), "train.en.labels", "B-w O B-loc I-loc I-loc\tweather/find\nB-w O B-loc I-loc I-loc\tweather/find\nO O O\tAddToPlaylist\n");
         write(
             dir.path(),
             "de.valid.conll",
             "# id = 1\n# text-en = rain today?\n# text = Regnet es heute?\n# intent = weather/find\n1\tRegnet\tweather/find\tB-weather/attribute\n2\tes\tweather/find\tO\n3\theute\tweather/find\tB-datetime\n4\t?\tweather/find\tO\n\n\n# text = hallo\n# intent = greet\n1\thallo\tgreet\tO\n",
         );
-        write(
-            dir.path(),
-            "en.valid.conll",
-            "# text = hi\n# slots: 0:2:x\n1\thi\tgreet\tB-x\n",
-        );
+        write(dir.path(), "en.valid.conll", "# text = hi\n# slots: 0:2:x\n1\thi\tgreet\tB-x\n");
         let splits = xsid(dir.path()).unwrap();
         assert_eq!(splits.train.len(), 2);
         assert_eq!(splits.train.examples[1].source.as_ref().unwrap().line, 3);
-        assert_eq!(
-            spans(&splits.train.examples[0]),
-            [("w", "rain"), ("loc", "half moon bay")]
-        );
-        assert_eq!(
-            splits.test_by_language.keys().collect::<Vec<_>>(),
-            ["de", "en"]
-        );
+        assert_eq!(spans(&splits.train.examples[0]), [("w", "rain"), ("loc", "half moon bay")]);
+        assert_eq!(splits.test_by_language.keys().collect::<Vec<_>>(), ["de", "en"]);
         let de = &splits.test_by_language["de"].examples;
         assert_eq!(de.len(), 2);
         assert_eq!(de[0].text, "Regnet es heute ?");
         assert_eq!(de[0].intent.as_deref(), Some("weather/find"));
         assert_eq!(de[0].language.as_deref(), Some("de"));
-        assert_eq!(
-            spans(&de[0]),
-            [("weather/attribute", "Regnet"), ("datetime", "heute")]
-        );
+        assert_eq!(spans(&de[0]), [("weather/attribute", "Regnet"), ("datetime", "heute")]);
         assert_eq!(de[1].source.as_ref().unwrap().line, 11);
         assert_eq!(splits.test.examples[0].intent.as_deref(), Some("greet"));
         assert!(splits.valid.is_none());
@@ -852,41 +638,21 @@ mod tests {
 
         write(dir.path(), "en.valid.conll", "# text = hi\n1\thi\tgreet\n");
         let e = xsid(dir.path()).unwrap_err().to_string();
-        assert!(e.ends_with("en.valid.conll:2: expected 4 tab-separated columns `index token intent slot`, found 3"), "{e}");
-        write(
-            dir.path(),
-            "en.valid.conll",
-            "# text = hi\n1\thi\tgreet\tI-\n",
-        );
-        let e = xsid(dir.path()).unwrap_err().to_string();
         assert!(
-            e.ends_with(
-                "en.valid.conll:2:12: invalid tag `I-`: expected `O`, `B-type` or `I-type`"
-            ),
+            e.ends_with("en.valid.conll:2: expected 4 tab-separated columns `index token intent slot`, found 3"),
             "{e}"
         );
-        write(
-            dir.path(),
-            "en.valid.conll",
-            "# text = hi\n\n1\thi\tgreet\tO\n",
-        );
+        write(dir.path(), "en.valid.conll", "# text = hi\n1\thi\tgreet\tI-\n");
+        let e = xsid(dir.path()).unwrap_err().to_string();
+        assert!(e.ends_with("en.valid.conll:2:12: invalid tag `I-`: expected `O`, `B-type` or `I-type`"), "{e}");
+        write(dir.path(), "en.valid.conll", "# text = hi\n\n1\thi\tgreet\tO\n");
         let e = xsid(dir.path()).unwrap_err().to_string();
         assert!(e.ends_with("en.valid.conll:1: a sentence block without token rows\n  hint: separate sentences with one blank line; every sentence needs its token rows"), "{e}");
         write(dir.path(), "train.en.txt", "a b c d e\nx y z\n");
-        write(
-            dir.path(),
-            "train.en.labels",
-            "O O O O O\tweather/find\nO O O\n",
-        );
+        write(dir.path(), "train.en.labels", "O O O O O\tweather/find\nO O O\n");
         let e = xsid(dir.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("train.en.labels:2: expected `BIO tags<TAB>intent`"),
-            "{e}"
-        );
-        assert!(load("nope", dir.path())
-            .unwrap_err()
-            .to_string()
-            .contains("known: clinc150, banking77, snips, xsid"));
+        assert!(e.contains("train.en.labels:2: expected `BIO tags<TAB>intent`"), "{e}");
+        assert!(load("nope", dir.path()).unwrap_err().to_string().contains("known: clinc150, banking77, snips, xsid"));
     }
 
     /// The shared benchmark copies, when this machine has them (`ENTENDU_DATASETS` or
@@ -899,10 +665,7 @@ mod tests {
         if dir.is_dir() {
             Some(dir)
         } else {
-            println!(
-                "skipped: {} not found (set ENTENDU_DATASETS)",
-                dir.display()
-            );
+            println!("skipped: {} not found (set ENTENDU_DATASETS)", dir.display());
             None
         }
     }
@@ -914,12 +677,7 @@ mod tests {
     fn assert_spans_hold(d: &TrainingData) {
         for e in &d.examples {
             for a in &e.entities {
-                assert_eq!(
-                    e.text.get(a.start..a.end),
-                    Some(a.text.as_str()),
-                    "{:?}",
-                    e.source
-                );
+                assert_eq!(e.text.get(a.start..a.end), Some(a.text.as_str()), "{:?}", e.source);
             }
         }
     }
@@ -931,16 +689,10 @@ mod tests {
         };
         let s = clinc150(&dir).unwrap();
         let valid = s.valid.as_ref().unwrap();
-        assert_eq!(
-            (s.train.len(), valid.len(), s.test.len()),
-            (15_100, 3_100, 5_500)
-        );
+        assert_eq!((s.train.len(), valid.len(), s.test.len()), (15_100, 3_100, 5_500));
         let oos = |d: &TrainingData| d.examples_of(None).count();
         assert_eq!((oos(&s.train), oos(valid), oos(&s.test)), (100, 100, 1_000));
-        assert_eq!(
-            (intents(&s.train), intents(valid), intents(&s.test)),
-            (150, 150, 150)
-        );
+        assert_eq!((intents(&s.train), intents(valid), intents(&s.test)), (150, 150, 150));
         assert_round_trips(&s.train);
     }
 
@@ -954,10 +706,7 @@ mod tests {
         assert_eq!(s.train.len() + valid.len(), 10_003);
         assert!((990..=1010).contains(&valid.len()), "{}", valid.len());
         assert_eq!(s.test.len(), 3_080);
-        assert_eq!(
-            (intents(&s.train), intents(valid), intents(&s.test)),
-            (77, 77, 77)
-        );
+        assert_eq!((intents(&s.train), intents(valid), intents(&s.test)), (77, 77, 77));
         assert!(!s.train.has_out_of_scope());
         assert_eq!(banking77(&dir).unwrap(), s);
     }
@@ -967,35 +716,15 @@ mod tests {
         let Some(dir) = datasets("snips") else { return };
         let s = snips(&dir).unwrap();
         let valid = s.valid.as_ref().unwrap();
-        assert_eq!(
-            (s.train.len(), valid.len(), s.test.len()),
-            (13_084, 700, 700)
-        );
-        assert_eq!(
-            (intents(&s.train), intents(valid), intents(&s.test)),
-            (7, 7, 7)
-        );
-        let types: HashSet<&str> = s
-            .train
-            .examples
-            .iter()
-            .flat_map(|e| e.entities.iter().map(|a| a.entity.as_str()))
-            .collect();
+        assert_eq!((s.train.len(), valid.len(), s.test.len()), (13_084, 700, 700));
+        assert_eq!((intents(&s.train), intents(valid), intents(&s.test)), (7, 7, 7));
+        let types: HashSet<&str> =
+            s.train.examples.iter().flat_map(|e| e.entities.iter().map(|a| a.entity.as_str())).collect();
         assert_eq!(types.len(), 39);
         assert_spans_hold(&s.train);
         let first = &s.train.examples[0];
-        assert_eq!(
-            first.text,
-            "listen to westbam alumb allergic on google music"
-        );
-        assert_eq!(
-            spans(first),
-            [
-                ("artist", "westbam"),
-                ("album", "allergic"),
-                ("service", "google music")
-            ]
-        );
+        assert_eq!(first.text, "listen to westbam alumb allergic on google music");
+        assert_eq!(spans(first), [("artist", "westbam"), ("album", "allergic"), ("service", "google music")]);
     }
 
     #[test]
@@ -1003,24 +732,15 @@ mod tests {
         let Some(dir) = datasets("xsid") else { return };
         let s = xsid(&dir).unwrap();
         assert_eq!(s.train.len(), 35_915);
-        assert_eq!(
-            s.test_by_language.keys().collect::<Vec<_>>(),
-            ["da", "de", "en", "it", "nl"]
-        );
+        assert_eq!(s.test_by_language.keys().collect::<Vec<_>>(), ["da", "de", "en", "it", "nl"]);
         for (language, d) in &s.test_by_language {
             assert_eq!(d.len(), 300, "{language}");
-            assert!(d
-                .examples
-                .iter()
-                .all(|e| e.language.as_deref() == Some(language.as_str())));
+            assert!(d.examples.iter().all(|e| e.language.as_deref() == Some(language.as_str())));
             assert_spans_hold(d);
         }
         assert_eq!(s.test.len(), 300);
         let names = s.train.intent_names();
-        assert!(
-            names.contains(&"weather/find") && names.contains(&"GetWeather"),
-            "{names:?}"
-        );
+        assert!(names.contains(&"weather/find") && names.contains(&"GetWeather"), "{names:?}");
         assert_spans_hold(&s.train);
         let first = &s.train.examples[0];
         assert_eq!(first.text, "tell me the weather report for half moon bay");
@@ -1033,38 +753,14 @@ mod tests {
         let started = std::time::Instant::now();
         let yaml = data.to_yaml();
         let back = crate::data::yaml::read_str(&yaml, "round-trip.yml").unwrap();
-        println!(
-            "{} examples written and read back in {:?}",
-            data.len(),
-            started.elapsed()
-        );
-        let mut expected: Vec<Example> = data
-            .examples
-            .iter()
-            .cloned()
-            .map(|e| Example { source: None, ..e })
-            .collect();
-        let mut got: Vec<Example> = back
-            .examples
-            .iter()
-            .cloned()
-            .map(|e| Example { source: None, ..e })
-            .collect();
-        let key = |e: &Example| {
-            (
-                e.intent.clone(),
-                e.text.clone(),
-                format!("{:?}", e.entities),
-            )
-        };
+        println!("{} examples written and read back in {:?}", data.len(), started.elapsed());
+        let mut expected: Vec<Example> = data.examples.iter().cloned().map(|e| Example { source: None, ..e }).collect();
+        let mut got: Vec<Example> = back.examples.iter().cloned().map(|e| Example { source: None, ..e }).collect();
+        let key = |e: &Example| (e.intent.clone(), e.text.clone(), format!("{:?}", e.entities));
         expected.sort_by_key(key);
         got.sort_by_key(key);
         assert_eq!(got, expected);
-        let lines: Vec<usize> = back
-            .examples
-            .iter()
-            .map(|e| e.source.as_ref().unwrap().line)
-            .collect();
+        let lines: Vec<usize> = back.examples.iter().map(|e| e.source.as_ref().unwrap().line).collect();
         assert!(lines.windows(2).all(|w| w[0] < w[1]));
     }
 }

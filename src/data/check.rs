@@ -43,10 +43,7 @@ fn label(intent: Option<&str>) -> String {
 }
 
 fn at(source: Option<&Source>) -> String {
-    source.map_or_else(
-        || "elsewhere".to_owned(),
-        |s| format!("at {}:{}", s.path.display(), s.line),
-    )
+    source.map_or_else(|| "elsewhere".to_owned(), |s| format!("at {}:{}", s.path.display(), s.line))
 }
 
 /// Edit distance in characters; entity names are short, so the quadratic table is fine.
@@ -61,9 +58,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         for (j, cb) in b.iter().enumerate() {
             let above = row.get(j + 1).copied().unwrap_or(0);
             let left = row.get(j).copied().unwrap_or(0);
-            let value = (diagonal + usize::from(ca != *cb))
-                .min(above + 1)
-                .min(left + 1);
+            let value = (diagonal + usize::from(ca != *cb)).min(above + 1).min(left + 1);
             diagonal = above;
             if let Some(cell) = row.get_mut(j + 1) {
                 *cell = value;
@@ -130,25 +125,17 @@ impl TrainingData {
                     .min_by_key(|other| (edit_distance(other, name), **other));
                 out.push(Diagnostic {
                     source: source.clone(),
-                    message: format!(
-                        "entity `{name}` is annotated only once (`{}`)",
-                        annotation.text
-                    ),
+                    message: format!("entity `{name}` is annotated only once (`{}`)", annotation.text),
                     hint: Some(match similar {
                         Some(other) => format!("did you mean `{other}`?"),
-                        None => {
-                            "annotate it in more examples, or declare it under `entities:`".into()
-                        }
+                        None => "annotate it in more examples, or declare it under `entities:`".into(),
                     }),
                 });
             }
         }
 
-        let mut per_intent: BTreeMap<&str, (usize, Option<&Source>)> = self
-            .intents
-            .keys()
-            .map(|name| (name.as_str(), (0, None)))
-            .collect();
+        let mut per_intent: BTreeMap<&str, (usize, Option<&Source>)> =
+            self.intents.keys().map(|name| (name.as_str(), (0, None))).collect();
         for example in &self.examples {
             if let Some(intent) = &example.intent {
                 let entry = per_intent.entry(intent.as_str()).or_default();
@@ -219,17 +206,8 @@ intents:
         let raw = "intents:\n  - name: a\n    examples: ['[x](code)', '  ', ok]\n";
         let mut data = yaml::read_str(raw, "e.yml").unwrap();
         let warnings: Vec<String> = data.check().iter().map(|d| d.message.clone()).collect();
-        assert_eq!(
-            warnings,
-            [
-                "entity `code` is annotated only once (`x`)",
-                "empty example under `a`"
-            ]
-        );
-        data.entities.push(EntityDeclaration {
-            name: "code".into(),
-            ..Default::default()
-        });
+        assert_eq!(warnings, ["entity `code` is annotated only once (`x`)", "empty example under `a`"]);
+        data.entities.push(EntityDeclaration { name: "code".into(), ..Default::default() });
         assert_eq!(data.check().len(), 1);
     }
 

@@ -28,14 +28,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<TrainingData> {
 
 /// Reads CSV from `content`; `path` names it in sources and errors.
 pub fn read_str(content: &str, path: impl AsRef<Path>) -> Result<TrainingData> {
-    read_with(
-        content,
-        path.as_ref(),
-        &Options {
-            annotations: true,
-            language: None,
-        },
-    )
+    read_with(content, path.as_ref(), &Options { annotations: true, language: None })
 }
 
 /// How [`read_with`] reads rows.
@@ -62,9 +55,7 @@ fn line_of(index: &LineIndex<'_>, content: &str, position: Option<&::csv::Positi
 fn csv_error(path: &Path, content: &str, index: &LineIndex<'_>, e: &::csv::Error) -> Error {
     let line = line_of(index, content, e.position());
     match e.kind() {
-        ::csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => Error::syntax(
+        ::csv::ErrorKind::UnequalLengths { expected_len, len, .. } => Error::syntax(
             path,
             line,
             0,
@@ -78,41 +69,16 @@ fn csv_error(path: &Path, content: &str, index: &LineIndex<'_>, e: &::csv::Error
 pub(crate) fn read_with(content: &str, path: &Path, options: &Options) -> Result<TrainingData> {
     let content = content.strip_prefix('\u{feff}').unwrap_or(content);
     let index = LineIndex::new(content);
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(content.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| csv_error(path, content, &index, &e))?
-        .clone();
-    let column = |names: &[&str]| {
-        names.iter().find_map(|n| {
-            headers
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(n))
-        })
-    };
-    let header_hint =
-        || Some("name the columns `text,intent` (or `text,label`, `text,category`)".to_owned());
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(content.as_bytes());
+    let headers = reader.headers().map_err(|e| csv_error(path, content, &index, &e))?.clone();
+    let column =
+        |names: &[&str]| names.iter().find_map(|n| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(n)));
+    let header_hint = || Some("name the columns `text,intent` (or `text,label`, `text,category`)".to_owned());
     let shown = headers.iter().collect::<Vec<_>>().join(",");
-    let text_column = column(&["text"]).ok_or_else(|| {
-        Error::syntax(
-            path,
-            1,
-            0,
-            format!("no `text` column in the header `{shown}`"),
-            header_hint(),
-        )
-    })?;
+    let text_column = column(&["text"])
+        .ok_or_else(|| Error::syntax(path, 1, 0, format!("no `text` column in the header `{shown}`"), header_hint()))?;
     let intent_column = column(&["intent", "label", "category"]).ok_or_else(|| {
-        Error::syntax(
-            path,
-            1,
-            0,
-            format!("no `intent` column in the header `{shown}`"),
-            header_hint(),
-        )
+        Error::syntax(path, 1, 0, format!("no `intent` column in the header `{shown}`"), header_hint())
     })?;
     let language_column = column(&["language", "lang"]);
 
@@ -140,28 +106,19 @@ pub(crate) fn read_with(content: &str, path: &Path, options: &Options) -> Result
         let parsed = if options.annotations {
             annotation::parse(text).map_err(|e| {
                 // Point at the character when the field is written verbatim in the row.
-                let row = content
-                    .get(start..reader.position().byte() as usize)
-                    .unwrap_or("");
+                let row = content.get(start..reader.position().byte() as usize).unwrap_or("");
                 match row.find(text).filter(|_| !text.is_empty()) {
                     Some(p) => {
                         let (line, column) = index.position(start + p + e.offset);
                         Error::syntax(path, line, column, e.message, e.hint)
                     }
-                    None => Error::syntax(
-                        path,
-                        line,
-                        0,
-                        format!("{} (column {} of the text)", e.message, e.column),
-                        e.hint,
-                    ),
+                    None => {
+                        Error::syntax(path, line, 0, format!("{} (column {} of the text)", e.message, e.column), e.hint)
+                    }
                 }
             })?
         } else {
-            annotation::Annotated {
-                text: text.to_owned(),
-                entities: Vec::new(),
-            }
+            annotation::Annotated { text: text.to_owned(), entities: Vec::new() }
         };
         let language = language_column
             .and_then(|c| record.get(c))
@@ -175,10 +132,7 @@ pub(crate) fn read_with(content: &str, path: &Path, options: &Options) -> Result
             entities: parsed.entities,
             language,
             signals: Vec::new(),
-            source: Some(Source {
-                path: path.to_owned(),
-                line,
-            }),
+            source: Some(Source { path: path.to_owned(), line }),
         });
     }
     Ok(data)
@@ -201,24 +155,12 @@ mod tests {
         let got: Vec<(usize, &str, Option<&str>, Option<&str>)> = data
             .examples
             .iter()
-            .map(|e| {
-                (
-                    e.source.as_ref().unwrap().line,
-                    e.text.as_str(),
-                    e.intent.as_deref(),
-                    e.language.as_deref(),
-                )
-            })
+            .map(|e| (e.source.as_ref().unwrap().line, e.text.as_str(), e.intent.as_deref(), e.language.as_deref()))
             .collect();
         assert_eq!(
             got,
             [
-                (
-                    2,
-                    "où en est ma commande 12345 ?",
-                    Some("track_order"),
-                    Some("fr")
-                ),
+                (2, "où en est ma commande 12345 ?", Some("track_order"), Some("fr")),
                 (3, "bonjour, ça va ?", Some("greet"), None),
                 (4, "il a dit \"stop\"\nsur deux lignes", None, Some("en")),
                 (7, "fin", Some("greet"), Some("fr")),
@@ -241,15 +183,12 @@ mod tests {
         );
         assert!(error("text,intent\r\n\"a\r\nb\",x\r\n\r\nc [y,z\r\n")
             .starts_with("d.csv:5:3: unclosed entity annotation `[y`"));
-        assert!(error("text,intent\n\"a \"\"q\"\" [x\",b\n").starts_with(
-            "d.csv:2: unclosed entity annotation `[x`: expected `](` (column 7 of the text)"
-        ));
+        assert!(error("text,intent\n\"a \"\"q\"\" [x\",b\n")
+            .starts_with("d.csv:2: unclosed entity annotation `[x`: expected `](` (column 7 of the text)"));
         assert!(error("text,intent\na,b\nbonjour, ça va,greet\n")
             .starts_with("d.csv:3: this row has 3 fields but the header has 2"));
-        assert!(error("phrase,intent\na,b\n")
-            .starts_with("d.csv:1: no `text` column in the header `phrase,intent`"));
-        assert!(error("text,foo\na,b\n")
-            .starts_with("d.csv:1: no `intent` column in the header `text,foo`"));
+        assert!(error("phrase,intent\na,b\n").starts_with("d.csv:1: no `text` column in the header `phrase,intent`"));
+        assert!(error("text,foo\na,b\n").starts_with("d.csv:1: no `intent` column in the header `text,foo`"));
         assert!(error("text,intent\na,b\nc, \n").starts_with("d.csv:3: no intent for `c`"));
     }
 

@@ -23,18 +23,12 @@ pub(crate) struct Located {
 impl Located {
     /// A value written verbatim at `raw_start` (no quoting or escaping).
     pub(crate) fn verbatim(raw_start: usize, len: usize) -> Self {
-        Located {
-            offsets: (raw_start..=raw_start + len).collect(),
-        }
+        Located { offsets: (raw_start..=raw_start + len).collect() }
     }
 
     /// The raw byte offset of the value's byte `offset` (clamped to the value's end).
     pub(crate) fn raw_offset(&self, offset: usize) -> usize {
-        self.offsets
-            .get(offset)
-            .or(self.offsets.last())
-            .copied()
-            .unwrap_or(0)
+        self.offsets.get(offset).or(self.offsets.last()).copied().unwrap_or(0)
     }
 }
 
@@ -68,16 +62,12 @@ impl<'a> LineIndex<'a> {
 
     /// The text of 1-based `line`, without its line break.
     pub(crate) fn line_text(&self, line: usize) -> &'a str {
-        let (Some(&start), end) = (
-            self.starts.get(line.wrapping_sub(1)),
-            self.starts.get(line).copied().unwrap_or(self.raw.len()),
-        ) else {
+        let (Some(&start), end) =
+            (self.starts.get(line.wrapping_sub(1)), self.starts.get(line).copied().unwrap_or(self.raw.len()))
+        else {
             return "";
         };
-        self.raw
-            .get(start..end)
-            .unwrap_or("")
-            .trim_end_matches(['\n', '\r'])
+        self.raw.get(start..end).unwrap_or("").trim_end_matches(['\n', '\r'])
     }
 
     /// Byte offset of the start of the line holding `offset`, and of the next line.
@@ -99,11 +89,7 @@ pub(crate) struct Locator<'a> {
 
 impl<'a> Locator<'a> {
     pub(crate) fn new(raw: &'a str) -> Self {
-        Locator {
-            raw,
-            index: LineIndex::new(raw),
-            cursor: 0,
-        }
+        Locator { raw, index: LineIndex::new(raw), cursor: 0 }
     }
 
     /// 1-based line and column of raw byte `offset`.
@@ -146,10 +132,7 @@ impl<'a> Locator<'a> {
         while line_start < self.raw.len() {
             let (_, line_end) = self.index.line_bounds(line_start);
             let line = self.raw.get(line_start..line_end).unwrap_or("");
-            if line_start + line.len() > self.cursor
-                && line.trim() == content
-                && !content.is_empty()
-            {
+            if line_start + line.len() > self.cursor && line.trim() == content && !content.is_empty() {
                 self.cursor = line_end;
                 let indent = line.len() - line.trim_start().len();
                 return Some(line_start + indent);
@@ -253,17 +236,11 @@ fn match_scalar(raw: &str, at: usize, value: &str) -> Option<(Vec<usize>, usize)
         let vc = value.get(v..)?.chars().next()?;
         // Line breaks inside a scalar: YAML folds them (plain, quoted, `>`) or keeps them (`|`).
         if matches!(rc, Some(' ' | '\t' | '\r' | '\n')) && style != Style::Literal {
-            let run_end = r + raw
-                .get(r..)?
-                .find(|c: char| !matches!(c, ' ' | '\t' | '\r' | '\n'))
-                .unwrap_or(raw.len() - r);
+            let run_end =
+                r + raw.get(r..)?.find(|c: char| !matches!(c, ' ' | '\t' | '\r' | '\n')).unwrap_or(raw.len() - r);
             let breaks = raw.get(r..run_end)?.matches('\n').count();
             if breaks > 0 {
-                let expect = if breaks == 1 {
-                    " ".to_owned()
-                } else {
-                    "\n".repeat(breaks - 1)
-                };
+                let expect = if breaks == 1 { " ".to_owned() } else { "\n".repeat(breaks - 1) };
                 if !value.get(v..)?.starts_with(&expect) {
                     return None;
                 }
@@ -312,9 +289,7 @@ fn match_scalar(raw: &str, at: usize, value: &str) -> Option<(Vec<usize>, usize)
     }
     let end = match style {
         Style::Double => (rb.get(r) == Some(&b'"')).then_some(r + 1)?,
-        Style::Single => {
-            (rb.get(r) == Some(&b'\'') && rb.get(r + 1) != Some(&b'\'')).then_some(r + 1)?
-        }
+        Style::Single => (rb.get(r) == Some(&b'\'') && rb.get(r + 1) != Some(&b'\'')).then_some(r + 1)?,
         Style::Literal | Style::Folded => r,
         Style::Plain => {
             let rest = raw.get(r..)?;
@@ -386,23 +361,14 @@ mod tests {
 
     fn locate(raw: &str, values: &[&str]) -> Vec<Option<(usize, usize)>> {
         let mut loc = Locator::new(raw);
-        values
-            .iter()
-            .map(|v| {
-                loc.find_scalar(v, &["text"])
-                    .map(|l| loc.position(l.raw_offset(0)))
-            })
-            .collect()
+        values.iter().map(|v| loc.find_scalar(v, &["text"]).map(|l| loc.position(l.raw_offset(0)))).collect()
     }
 
     #[test]
     fn finds_plain_quoted_and_mapping_examples() {
         let raw = "intents:\n  - name: a\n    description: annuler\n    examples:\n      - annuler\n      - \"dit \\\"non\\\" \\u00e9\"\n      - 'l''eau'\n      - text: annuler tout   # comment\n        signals: [x]\n";
         let got = locate(raw, &["annuler", "dit \"non\" é", "l'eau", "annuler tout"]);
-        assert_eq!(
-            got,
-            vec![Some((5, 9)), Some((6, 10)), Some((7, 10)), Some((8, 15))]
-        );
+        assert_eq!(got, vec![Some((5, 9)), Some((6, 10)), Some((7, 10)), Some((8, 15))]);
     }
 
     #[test]
@@ -414,26 +380,8 @@ mod tests {
     #[test]
     fn flow_sequences_and_folded_scalars() {
         let raw = "examples: [bonjour, 'salut toi', \"hé\"]\nother:\n  - une longue\n    phrase pliée\n  - text: |\n      bloc\n      deux\n";
-        let got = locate(
-            raw,
-            &[
-                "bonjour",
-                "salut toi",
-                "hé",
-                "une longue phrase pliée",
-                "bloc\ndeux\n",
-            ],
-        );
-        assert_eq!(
-            got,
-            vec![
-                Some((1, 12)),
-                Some((1, 22)),
-                Some((1, 35)),
-                Some((3, 5)),
-                Some((6, 7))
-            ]
-        );
+        let got = locate(raw, &["bonjour", "salut toi", "hé", "une longue phrase pliée", "bloc\ndeux\n"]);
+        assert_eq!(got, vec![Some((1, 12)), Some((1, 22)), Some((1, 35)), Some((3, 5)), Some((6, 7))]);
     }
 
     #[test]
@@ -449,24 +397,15 @@ mod tests {
     #[test]
     fn missing_values_leave_the_cursor() {
         let raw = "- a\n- 0x1F\n- b\n";
-        assert_eq!(
-            locate(raw, &["a", "31", "b"]),
-            vec![Some((1, 3)), None, Some((3, 3))]
-        );
+        assert_eq!(locate(raw, &["a", "31", "b"]), vec![Some((1, 3)), None, Some((3, 3))]);
     }
 
     #[test]
     fn block_lines() {
         let raw = "- intent: x\n  examples: |\n    - hey\n    - hey\n";
         let mut loc = Locator::new(raw);
-        assert_eq!(
-            loc.find_line("- hey").map(|o| loc.position(o)),
-            Some((3, 5))
-        );
-        assert_eq!(
-            loc.find_line("- hey").map(|o| loc.position(o)),
-            Some((4, 5))
-        );
+        assert_eq!(loc.find_line("- hey").map(|o| loc.position(o)), Some((3, 5)));
+        assert_eq!(loc.find_line("- hey").map(|o| loc.position(o)), Some((4, 5)));
         assert_eq!(loc.find_line("- hey"), None);
     }
 

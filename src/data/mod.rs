@@ -144,16 +144,13 @@ pub struct TrainingData {
 pub const ANY_ENTITY: &str = "*";
 
 /// The formats [`TrainingData::load`] reads, for error messages.
-const SUPPORTED_FORMATS: &str =
-    "entendu YAML (.yml, .yaml), Rasa 3 YAML (.yml, .yaml with `nlu:`), \
+const SUPPORTED_FORMATS: &str = "entendu YAML (.yml, .yaml), Rasa 3 YAML (.yml, .yaml with `nlu:`), \
                                  Rasa Markdown (.md), CSV with `text,intent` columns (.csv)";
 
 /// Whether `label` names the out-of-scope class (see [`OUT_OF_SCOPE_ALIASES`]); case-insensitive.
 pub fn is_out_of_scope(label: &str) -> bool {
     let label = label.trim();
-    OUT_OF_SCOPE_ALIASES
-        .iter()
-        .any(|alias| alias.eq_ignore_ascii_case(label))
+    OUT_OF_SCOPE_ALIASES.iter().any(|alias| alias.eq_ignore_ascii_case(label))
 }
 
 /// The [`Example::intent`] for a label read from a file: `None` for the out-of-scope aliases,
@@ -173,23 +170,11 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
             Ok(s)
         }
         Err(e) => {
-            let valid = e
-                .as_bytes()
-                .get(..e.utf8_error().valid_up_to())
-                .unwrap_or_default();
+            let valid = e.as_bytes().get(..e.utf8_error().valid_up_to()).unwrap_or_default();
             let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
             let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-            let column = String::from_utf8_lossy(valid.get(line_start..).unwrap_or_default())
-                .chars()
-                .count()
-                + 1;
-            Err(Error::syntax(
-                path,
-                line,
-                column,
-                "the file is not valid UTF-8",
-                Some("save it as UTF-8".into()),
-            ))
+            let column = String::from_utf8_lossy(valid.get(line_start..).unwrap_or_default()).chars().count() + 1;
+            Err(Error::syntax(path, line, column, "the file is not valid UTF-8", Some("save it as UTF-8".into())))
         }
     }
 }
@@ -201,20 +186,12 @@ impl TrainingData {
     /// Benchmark layouts (CLINC150's JSON, SNIPS directories, …) are read by [`benchmarks`].
     pub fn load(path: impl AsRef<Path>) -> Result<TrainingData> {
         let path = path.as_ref();
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
+        let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         let mut data = match extension.as_deref() {
             Some("yml" | "yaml") => yaml::read(path)?,
             Some("md" | "markdown") => rasa_md::read(path)?,
             Some("csv") => csv::read(path)?,
-            _ => {
-                return Err(Error::UnknownFormat {
-                    path: path.to_owned(),
-                    supported: SUPPORTED_FORMATS.into(),
-                })
-            }
+            _ => return Err(Error::UnknownFormat { path: path.to_owned(), supported: SUPPORTED_FORMATS.into() }),
         };
         data.resolve_synonyms();
         Ok(data)
@@ -229,9 +206,7 @@ impl TrainingData {
             any = true;
         }
         if !any {
-            return Err(Error::InvalidArgument(
-                "no training data files given".into(),
-            ));
+            return Err(Error::InvalidArgument("no training data files given".into()));
         }
         // Synonyms from one file may name values annotated in another.
         data.resolve_synonyms();
@@ -262,25 +237,15 @@ impl TrainingData {
 
     /// The intents that have examples, sorted, without the out-of-scope class.
     pub fn intent_names(&self) -> Vec<&str> {
-        let names: BTreeSet<&str> = self
-            .examples
-            .iter()
-            .filter_map(|e| e.intent.as_deref())
-            .collect();
+        let names: BTreeSet<&str> = self.examples.iter().filter_map(|e| e.intent.as_deref()).collect();
         names.into_iter().collect()
     }
 
     /// The entity types that are annotated or declared, sorted (without [`ANY_ENTITY`]).
     pub fn entity_names(&self) -> Vec<&str> {
-        let annotated = self
-            .examples
-            .iter()
-            .flat_map(|e| e.entities.iter().map(|a| a.entity.as_str()));
+        let annotated = self.examples.iter().flat_map(|e| e.entities.iter().map(|a| a.entity.as_str()));
         let declared = self.entities.iter().map(|d| d.name.as_str());
-        let names: BTreeSet<&str> = annotated
-            .chain(declared)
-            .filter(|n| *n != ANY_ENTITY)
-            .collect();
+        let names: BTreeSet<&str> = annotated.chain(declared).filter(|n| *n != ANY_ENTITY).collect();
         names.into_iter().collect()
     }
 
@@ -290,13 +255,8 @@ impl TrainingData {
     }
 
     /// The examples of `intent` (`None`: the out-of-scope ones).
-    pub fn examples_of<'a>(
-        &'a self,
-        intent: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a Example> + 'a {
-        self.examples
-            .iter()
-            .filter(move |e| e.intent.as_deref() == intent)
+    pub fn examples_of<'a>(&'a self, intent: Option<&'a str>) -> impl Iterator<Item = &'a Example> + 'a {
+        self.examples.iter().filter(move |e| e.intent.as_deref() == intent)
     }
 
     /// Writes the data in entendu's YAML format; [`yaml::read_str`] reads it back to the same
@@ -307,11 +267,7 @@ impl TrainingData {
 
     /// Adds a declaration, merging it into an existing one of the same name.
     pub(crate) fn add_declaration(&mut self, declaration: EntityDeclaration) {
-        let Some(existing) = self
-            .entities
-            .iter_mut()
-            .find(|d| d.name == declaration.name)
-        else {
+        let Some(existing) = self.entities.iter_mut().find(|d| d.name == declaration.name) else {
             self.entities.push(declaration);
             return;
         };
@@ -340,21 +296,14 @@ impl TrainingData {
             return;
         };
         let wildcard = self.entities.remove(position);
-        let mut unresolved = EntityDeclaration {
-            name: ANY_ENTITY.into(),
-            ..wildcard.clone()
-        };
+        let mut unresolved = EntityDeclaration { name: ANY_ENTITY.into(), ..wildcard.clone() };
         unresolved.synonyms.clear();
         for (value, forms) in wildcard.synonyms {
             let types: BTreeSet<String> = self
                 .examples
                 .iter()
                 .flat_map(|e| &e.entities)
-                .filter(|a| {
-                    a.value.as_deref() == Some(value.as_str())
-                        || a.text == value
-                        || forms.contains(&a.text)
-                })
+                .filter(|a| a.value.as_deref() == Some(value.as_str()) || a.text == value || forms.contains(&a.text))
                 .map(|a| a.entity.clone())
                 .collect();
             if types.is_empty() {
@@ -369,12 +318,7 @@ impl TrainingData {
                 });
             }
         }
-        if unresolved
-            != (EntityDeclaration {
-                name: ANY_ENTITY.into(),
-                ..EntityDeclaration::default()
-            })
-        {
+        if unresolved != (EntityDeclaration { name: ANY_ENTITY.into(), ..EntityDeclaration::default() }) {
             self.add_declaration(unresolved);
         }
     }
@@ -406,13 +350,7 @@ mod tests {
 
     #[test]
     fn out_of_scope_aliases() {
-        for label in [
-            "out_of_scope",
-            "oos",
-            "OOS",
-            " out-of-scope ",
-            "nlu_fallback",
-        ] {
+        for label in ["out_of_scope", "oos", "OOS", " out-of-scope ", "nlu_fallback"] {
             assert!(is_out_of_scope(label), "{label}");
             assert_eq!(intent_label(label), None);
         }
@@ -423,17 +361,9 @@ mod tests {
     fn load_dispatches_on_extension() {
         let dir = tempfile::tempdir().unwrap();
         let yml = dir.path().join("a.yml");
-        std::fs::write(
-            &yml,
-            "intents:\n  - name: greet\n    examples: [hi, hello]\n",
-        )
-        .unwrap();
+        std::fs::write(&yml, "intents:\n  - name: greet\n    examples: [hi, hello]\n").unwrap();
         let rasa = dir.path().join("b.yaml");
-        std::fs::write(
-            &rasa,
-            "version: \"3.1\"\nnlu:\n- intent: bye\n  examples: |\n    - bye\n",
-        )
-        .unwrap();
+        std::fs::write(&rasa, "version: \"3.1\"\nnlu:\n- intent: bye\n  examples: |\n    - bye\n").unwrap();
         let md = dir.path().join("c.md");
         std::fs::write(&md, "## intent:thanks\n- thanks\n").unwrap();
         let csv = dir.path().join("d.csv");
@@ -447,18 +377,9 @@ mod tests {
         let json = dir.path().join("data_full.json");
         std::fs::write(&json, "{}").unwrap();
         let e = TrainingData::load(&json).unwrap_err().to_string();
-        assert!(
-            e.contains("data_full.json: unknown training data format; supported: entendu YAML"),
-            "{e}"
-        );
-        assert!(TrainingData::load(dir.path().join("missing.yml"))
-            .unwrap_err()
-            .to_string()
-            .contains("missing.yml"));
-        assert!(matches!(
-            TrainingData::load_all(Vec::<PathBuf>::new()),
-            Err(Error::InvalidArgument(_))
-        ));
+        assert!(e.contains("data_full.json: unknown training data format; supported: entendu YAML"), "{e}");
+        assert!(TrainingData::load(dir.path().join("missing.yml")).unwrap_err().to_string().contains("missing.yml"));
+        assert!(matches!(TrainingData::load_all(Vec::<PathBuf>::new()), Err(Error::InvalidArgument(_))));
     }
 
     #[test]
@@ -492,10 +413,7 @@ mod tests {
             }],
             intents: BTreeMap::from([(
                 "greet".into(),
-                IntentSpec {
-                    required_entities: vec!["name".into()],
-                    description: Some("Hello".into()),
-                },
+                IntentSpec { required_entities: vec!["name".into()], description: Some("Hello".into()) },
             )]),
         };
         a.merge(b);

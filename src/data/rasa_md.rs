@@ -55,13 +55,7 @@ pub fn read_str(content: &str, path: impl AsRef<Path>) -> Result<TrainingData> {
     let index = LineIndex::new(content);
     let cleaned = blank_comments(content).map_err(|at| {
         let (line, column) = index.position(at);
-        Error::syntax(
-            path,
-            line,
-            column,
-            "unclosed comment `<!--`",
-            Some("close it with `-->`".into()),
-        )
+        Error::syntax(path, line, column, "unclosed comment `<!--`", Some("close it with `-->`".into()))
     })?;
     let error = |at: usize, message: String, hint: Option<String>| {
         let (line, column) = index.position(at);
@@ -84,7 +78,10 @@ pub fn read_str(content: &str, path: impl AsRef<Path>) -> Result<TrainingData> {
                 error(
                     indent,
                     format!("unknown section `{trimmed}`"),
-                    Some("sections are `## intent:name`, `## synonym:value`, `## regex:name` and `## lookup:name`".into()),
+                    Some(
+                        "sections are `## intent:name`, `## synonym:value`, `## regex:name` and `## lookup:name`"
+                            .into(),
+                    ),
                 )
             })?);
             continue;
@@ -109,12 +106,7 @@ pub fn read_str(content: &str, path: impl AsRef<Path>) -> Result<TrainingData> {
                 let values = super::read_text(&file)?;
                 data.add_declaration(EntityDeclaration {
                     name: name.clone(),
-                    lookup: values
-                        .lines()
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
+                    lookup: values.lines().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect(),
                     ..EntityDeclaration::default()
                 });
                 continue;
@@ -126,22 +118,17 @@ pub fn read_str(content: &str, path: impl AsRef<Path>) -> Result<TrainingData> {
             ));
         };
         let body = rest.trim();
-        let body_at =
-            indent + (trimmed.len() - rest.len()) + (rest.len() - rest.trim_start().len());
+        let body_at = indent + (trimmed.len() - rest.len()) + (rest.len() - rest.trim_start().len());
         match current {
             Section::Intent(intent) => {
-                let parsed = annotation::parse(body)
-                    .map_err(|e| error(body_at + e.offset, e.message, e.hint))?;
+                let parsed = annotation::parse(body).map_err(|e| error(body_at + e.offset, e.message, e.hint))?;
                 data.examples.push(Example {
                     text: parsed.text,
                     intent: intent.clone(),
                     entities: parsed.entities,
                     language: None,
                     signals: Vec::new(),
-                    source: Some(Source {
-                        path: path.to_owned(),
-                        line: n + 1,
-                    }),
+                    source: Some(Source { path: path.to_owned(), line: n + 1 }),
                 });
             }
             Section::Synonym(value) => data.add_declaration(EntityDeclaration {
@@ -152,10 +139,7 @@ pub fn read_str(content: &str, path: impl AsRef<Path>) -> Result<TrainingData> {
             Section::Regex(name) => {
                 if let Err(e) = regex::Regex::new(body) {
                     let reason = e.to_string();
-                    let reason = reason
-                        .lines()
-                        .find_map(|l| l.strip_prefix("error: "))
-                        .unwrap_or(&reason);
+                    let reason = reason.lines().find_map(|l| l.strip_prefix("error: ")).unwrap_or(&reason);
                     return Err(error(
                         body_at,
                         format!("invalid regular expression `{body}`: {reason}"),
@@ -256,37 +240,20 @@ banks.txt
         let got: Vec<(usize, &str, Option<&str>)> = data
             .examples
             .iter()
-            .map(|e| {
-                (
-                    e.source.as_ref().unwrap().line,
-                    e.text.as_str(),
-                    e.intent.as_deref(),
-                )
-            })
+            .map(|e| (e.source.as_ref().unwrap().line, e.text.as_str(), e.intent.as_deref()))
             .collect();
         assert_eq!(
             got,
             [
-                (
-                    3,
-                    "how much is on my savings account?",
-                    Some("check_balance")
-                ),
+                (3, "how much is on my savings account?", Some("check_balance")),
                 (4, "and on my credit card", Some("check_balance")),
                 (8, "what's the weather like", None),
             ]
         );
-        assert_eq!(
-            data.examples[1].entities[0].value.as_deref(),
-            Some("credit")
-        );
+        assert_eq!(data.examples[1].entities[0].value.as_deref(), Some("credit"));
         let account = data.entities.iter().find(|d| d.name == "account").unwrap();
         assert_eq!(account.synonyms["savings"], ["pink pig"]);
-        let regex = data
-            .entities
-            .iter()
-            .find(|d| d.name == "account_number")
-            .unwrap();
+        let regex = data.entities.iter().find(|d| d.name == "account_number").unwrap();
         assert_eq!(regex.regexes, [r"\d{10,12}"]);
         let bank = data.entities.iter().find(|d| d.name == "bank").unwrap();
         assert_eq!(bank.lookup, ["ING", "BNP", "Crédit Agricole"]);
@@ -302,20 +269,15 @@ banks.txt
             error("## intent:a\n- ok\n-  où est [12345(order_id)\n"),
             "nlu.md:3:11: unclosed entity annotation `[12345(order_id)`: expected `](`\n  hint: close the bracket before the entity: `[12345](order_id)`"
         );
-        assert!(
-            error("<!-- a\n## intent:a\n- ok\n").starts_with("nlu.md:1:1: unclosed comment `<!--`")
-        );
+        assert!(error("<!-- a\n## intent:a\n- ok\n").starts_with("nlu.md:1:1: unclosed comment `<!--`"));
         assert!(error("## intent:a\n- ok\n   <!-- x\n").starts_with("nlu.md:3:4: unclosed comment"));
         assert!(error("## story:a\n- ok\n").starts_with("nlu.md:1:1: unknown section `## story:a`"));
         assert!(error("## intent:\n- ok\n").starts_with("nlu.md:1:1: unknown section `## intent:`"));
         assert!(error("- ok\n").starts_with("nlu.md:1:1: `- ok` is outside any section"));
-        assert!(error("## intent:a\n  just text\n")
-            .starts_with("nlu.md:2:3: expected a `- ` item, found `just text`"));
-        assert!(error("## regex:r\n- a(b\n")
-            .starts_with("nlu.md:2:3: invalid regular expression `a(b`"));
+        assert!(error("## intent:a\n  just text\n").starts_with("nlu.md:2:3: expected a `- ` item, found `just text`"));
+        assert!(error("## regex:r\n- a(b\n").starts_with("nlu.md:2:3: invalid regular expression `a(b`"));
         assert!(error("## lookup:x\nmissing.txt\n").contains("missing.txt"));
-        assert!(error("## intent:a\n- <!--x--> [é](e) [y]\n")
-            .starts_with("nlu.md:2:19: `[y]` is not followed by"));
+        assert!(error("## intent:a\n- <!--x--> [é](e) [y]\n").starts_with("nlu.md:2:19: `[y]` is not followed by"));
     }
 
     proptest! {

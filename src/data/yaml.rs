@@ -72,10 +72,7 @@ use serde::Deserialize;
 
 use super::annotation::{self, AnnotationError};
 use super::locate::{LineIndex, Located, Locator};
-use super::{
-    intent_label, EntityDeclaration, Example, IntentSpec, Source, TrainingData, ANY_ENTITY,
-    OUT_OF_SCOPE,
-};
+use super::{intent_label, EntityDeclaration, Example, IntentSpec, Source, TrainingData, ANY_ENTITY, OUT_OF_SCOPE};
 use crate::error::{Error, Result};
 
 /// The version of our format this reader understands.
@@ -105,13 +102,8 @@ pub fn read_str(content: &str, path: impl AsRef<Path>) -> Result<TrainingData> {
             Some("start it with `intents:` (or Rasa's `nlu:`)".into()),
         ));
     }
-    let probe: Probe =
-        serde_yaml_ng::from_str(content).map_err(|e| yaml_error(path, content, &e))?;
-    let mut data = if probe.nlu {
-        read_rasa(content, path)?
-    } else {
-        read_ours(content, path)?
-    };
+    let probe: Probe = serde_yaml_ng::from_str(content).map_err(|e| yaml_error(path, content, &e))?;
+    let mut data = if probe.nlu { read_rasa(content, path)? } else { read_ours(content, path)? };
     data.resolve_synonyms();
     Ok(data)
 }
@@ -120,25 +112,16 @@ pub fn read_str(content: &str, path: impl AsRef<Path>) -> Result<TrainingData> {
 /// usual mistakes in example lists.
 fn yaml_error(path: &Path, raw: &str, e: &serde_yaml_ng::Error) -> Error {
     let index = LineIndex::new(raw);
-    let (line, column) = e
-        .location()
-        .map_or((index.lines(), 0), |l| (l.line(), l.column()));
+    let (line, column) = e.location().map_or((index.lines(), 0), |l| (l.line(), l.column()));
     let full = e.to_string();
     let suffix = format!(" at line {line} column {column}");
     let message = match full.find(&suffix) {
-        Some(p) => format!(
-            "{}{}",
-            full.get(..p).unwrap_or(""),
-            full.get(p + suffix.len()..).unwrap_or("")
-        ),
+        Some(p) => format!("{}{}", full.get(..p).unwrap_or(""), full.get(p + suffix.len()..).unwrap_or("")),
         None => full,
     };
     let looks_unquoted = |l: usize| {
         let t = index.line_text(l).trim_start();
-        t.starts_with("- [")
-            || t.starts_with("- {")
-            || t.starts_with("- text: [")
-            || t.starts_with("- text: {")
+        t.starts_with("- [") || t.starts_with("- {") || t.starts_with("- text: [") || t.starts_with("- text: {")
     };
     let json_form = |l: usize| index.line_text(l).contains("]{");
     let hint = if looks_unquoted(line) || looks_unquoted(line.saturating_sub(1)) {
@@ -149,9 +132,7 @@ fn yaml_error(path: &Path, raw: &str, e: &serde_yaml_ng::Error) -> Error {
         || (message.contains("examples[") && message.contains("unknown field"))
     {
         Some("quote examples that contain `: `, e.g. `- 'payer par [CB]{\"entity\": \"payment_method\"}'`".into())
-    } else if message.contains("found character that cannot start any token")
-        && index.line_text(line).contains('\t')
-    {
+    } else if message.contains("found character that cannot start any token") && index.line_text(line).contains('\t') {
         Some("YAML indents with spaces, not tabs".into())
     } else if message.contains("unsupported format version") {
         Some("Rasa files (`version: \"3.1\"`) are read when they have an `nlu:` key".into())
@@ -161,10 +142,7 @@ fn yaml_error(path: &Path, raw: &str, e: &serde_yaml_ng::Error) -> Error {
         || message.contains("unknown field `slots`")
         || (message.starts_with("intents[") && message.contains("expected an intent"))
     {
-        Some(
-            "this looks like a Rasa stories, rules or domain file: only NLU data (`nlu:`) is read"
-                .into(),
-        )
+        Some("this looks like a Rasa stories, rules or domain file: only NLU data (`nlu:`) is read".into())
     } else {
         None
     };
@@ -184,10 +162,7 @@ impl<'de> Deserialize<'de> for Probe {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a mapping with `intents:` (entendu) or `nlu:` (Rasa 3)")
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Probe, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Probe, A::Error> {
                 let mut nlu = false;
                 while let Some(key) = map.next_key::<serde_yaml_ng::Value>()? {
                     nlu |= key.as_str() == Some("nlu");
@@ -241,8 +216,7 @@ checked_string!(Name, "a name", |v| {
     }
 });
 
-checked_string!(RegexString, "a regular expression", |v| check_regex(v)
-    .map(|()| v.to_owned()));
+checked_string!(RegexString, "a regular expression", |v| check_regex(v).map(|()| v.to_owned()));
 
 /// Compiles `pattern` to reject it early, with the regex crate's one-line reason.
 fn check_regex(pattern: &str) -> std::result::Result<(), String> {
@@ -317,9 +291,7 @@ impl<'de> Deserialize<'de> for Fuzzy {
                 if (0.0..=1.0).contains(&v) {
                     Ok(Fuzzy(v as f32))
                 } else {
-                    Err(E::custom(format!(
-                        "fuzzy threshold must be between 0 and 1, got {v}"
-                    )))
+                    Err(E::custom(format!("fuzzy threshold must be between 0 and 1, got {v}")))
                 }
             }
         }
@@ -328,10 +300,7 @@ impl<'de> Deserialize<'de> for Fuzzy {
 }
 
 #[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a mapping with `intents:` and `entities:`"
-)]
+#[serde(deny_unknown_fields, expecting = "a mapping with `intents:` and `entities:`")]
 struct OurFile {
     #[serde(default)]
     #[allow(dead_code)] // checked while parsing
@@ -345,10 +314,7 @@ struct OurFile {
 }
 
 #[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "an intent: a mapping with `name:` and `examples:`"
-)]
+#[serde(deny_unknown_fields, expecting = "an intent: a mapping with `name:` and `examples:`")]
 struct OurIntent {
     name: Name,
     #[serde(default)]
@@ -404,12 +370,8 @@ impl<'de> Deserialize<'de> for OurExample {
             fn visit_unit<E: de::Error>(self) -> std::result::Result<OurExample, E> {
                 Ok(OurExample::Text(String::new()))
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> std::result::Result<OurExample, A::Error> {
-                FullExample::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(OurExample::Full)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<OurExample, A::Error> {
+                FullExample::deserialize(de::value::MapAccessDeserializer::new(map)).map(OurExample::Full)
             }
         }
         d.deserialize_any(V)
@@ -439,38 +401,20 @@ struct Context<'a, 'r> {
 impl Context<'_, '_> {
     /// Parses the annotations of `body` (found at `located`, starting `lead` bytes into the
     /// located value) into an example.
-    fn example(
-        &self,
-        body: &str,
-        located: Option<&Located>,
-        lead: usize,
-        intent: Option<String>,
-    ) -> Result<Example> {
-        let line = located.map_or_else(
-            || self.locator.cursor_line(),
-            |l| self.locator.position(l.raw_offset(lead)).0,
-        );
-        let parsed =
-            annotation::parse(body).map_err(|e| self.annotation_error(e, located, lead))?;
+    fn example(&self, body: &str, located: Option<&Located>, lead: usize, intent: Option<String>) -> Result<Example> {
+        let line = located.map_or_else(|| self.locator.cursor_line(), |l| self.locator.position(l.raw_offset(lead)).0);
+        let parsed = annotation::parse(body).map_err(|e| self.annotation_error(e, located, lead))?;
         Ok(Example {
             text: parsed.text,
             intent,
             entities: parsed.entities,
             language: None,
             signals: Vec::new(),
-            source: Some(Source {
-                path: self.path.to_owned(),
-                line,
-            }),
+            source: Some(Source { path: self.path.to_owned(), line }),
         })
     }
 
-    fn annotation_error(
-        &self,
-        e: AnnotationError,
-        located: Option<&Located>,
-        lead: usize,
-    ) -> Error {
+    fn annotation_error(&self, e: AnnotationError, located: Option<&Located>, lead: usize) -> Error {
         match located {
             Some(l) => {
                 let (line, column) = self.locator.position(l.raw_offset(lead + e.offset));
@@ -481,40 +425,29 @@ impl Context<'_, '_> {
                 self.path,
                 self.locator.cursor_line(),
                 0,
-                format!(
-                    "{} (line {}, column {} of the example)",
-                    e.message, e.line, e.column
-                ),
+                format!("{} (line {}, column {} of the example)", e.message, e.line, e.column),
                 e.hint,
             ),
         }
     }
 
     fn error_at(&self, located: Option<&Located>, message: String, hint: Option<String>) -> Error {
-        let (line, column) = located.map_or((self.locator.cursor_line(), 0), |l| {
-            self.locator.position(l.raw_offset(0))
-        });
+        let (line, column) =
+            located.map_or((self.locator.cursor_line(), 0), |l| self.locator.position(l.raw_offset(0)));
         Error::syntax(self.path, line, column, message, hint)
     }
 }
 
 fn read_ours(content: &str, path: &Path) -> Result<TrainingData> {
-    let file: OurFile =
-        serde_yaml_ng::from_str(content).map_err(|e| yaml_error(path, content, &e))?;
-    let mut cx = Context {
-        path,
-        locator: Locator::new(content),
-    };
+    let file: OurFile = serde_yaml_ng::from_str(content).map_err(|e| yaml_error(path, content, &e))?;
+    let mut cx = Context { path, locator: Locator::new(content) };
     let mut data = TrainingData::default();
     for intent in file.intents {
         let label = intent_label(&intent.name.0);
         if let Some(name) = &label {
             data.add_intent_spec(
                 name.clone(),
-                IntentSpec {
-                    required_entities: intent.required_entities,
-                    description: intent.description,
-                },
+                IntentSpec { required_entities: intent.required_entities, description: intent.description },
             );
         }
         for example in intent.examples {
@@ -586,9 +519,7 @@ enum RasaExamples {
     List(Vec<String>),
 }
 
-const RASA_ITEM_KEYS: &[&str] = &[
-    "intent", "synonym", "regex", "lookup", "examples", "metadata",
-];
+const RASA_ITEM_KEYS: &[&str] = &["intent", "synonym", "regex", "lookup", "examples", "metadata"];
 
 impl<'de> Deserialize<'de> for RasaItem {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -596,12 +527,11 @@ impl<'de> Deserialize<'de> for RasaItem {
         impl<'de> Visitor<'de> for V {
             type Value = RasaItem;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an `nlu` item: a mapping with `intent:`, `synonym:`, `regex:` or `lookup:`, and `examples:`")
+                f.write_str(
+                    "an `nlu` item: a mapping with `intent:`, `synonym:`, `regex:` or `lookup:`, and `examples:`",
+                )
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<RasaItem, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RasaItem, A::Error> {
                 let mut kind: Option<(RasaKind, String)> = None;
                 let mut examples = RasaExamples::Block(String::new());
                 while let Some(key) = map.next_key::<String>()? {
@@ -630,15 +560,9 @@ impl<'de> Deserialize<'de> for RasaItem {
                     kind = Some((this, name));
                 }
                 let (kind, name) = kind.ok_or_else(|| {
-                    de::Error::custom(
-                        "an `nlu` item needs one of `intent:`, `synonym:`, `regex:` or `lookup:`",
-                    )
+                    de::Error::custom("an `nlu` item needs one of `intent:`, `synonym:`, `regex:` or `lookup:`")
                 })?;
-                Ok(RasaItem {
-                    kind,
-                    name,
-                    examples,
-                })
+                Ok(RasaItem { kind, name, examples })
             }
         }
         d.deserialize_map(V)
@@ -659,10 +583,7 @@ impl<'de> Deserialize<'de> for RasaExamples {
             fn visit_unit<E: de::Error>(self) -> std::result::Result<RasaExamples, E> {
                 Ok(RasaExamples::Block(String::new()))
             }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<RasaExamples, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<RasaExamples, A::Error> {
                 let mut list = Vec::new();
                 while let Some(RasaListExample(text)) = seq.next_element()? {
                     list.push(text);
@@ -692,10 +613,7 @@ impl<'de> Deserialize<'de> for RasaListExample {
                 f.write_str("an example: a mapping with `text:`")
             }
             visit_as_text!(visit_str: &str, visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64);
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<RasaListExample, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RasaListExample, A::Error> {
                 let mut text = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
@@ -703,13 +621,10 @@ impl<'de> Deserialize<'de> for RasaListExample {
                         "metadata" => {
                             map.next_value::<IgnoredAny>()?;
                         }
-                        other => {
-                            return Err(de::Error::unknown_field(other, &["text", "metadata"]))
-                        }
+                        other => return Err(de::Error::unknown_field(other, &["text", "metadata"])),
                     }
                 }
-                text.map(RasaListExample)
-                    .ok_or_else(|| de::Error::missing_field("text"))
+                text.map(RasaListExample).ok_or_else(|| de::Error::missing_field("text"))
             }
         }
         d.deserialize_any(V)
@@ -756,11 +671,7 @@ fn rasa_entries(cx: &mut Context<'_, '_>, examples: RasaExamples) -> Result<Vec<
             for text in texts {
                 let located = cx.locator.find_scalar(&text, &["text"]);
                 let body = text.trim();
-                out.push(RasaEntry {
-                    lead: text.len() - text.trim_start().len(),
-                    body: body.to_owned(),
-                    located,
-                });
+                out.push(RasaEntry { lead: text.len() - text.trim_start().len(), body: body.to_owned(), located });
             }
         }
     }
@@ -768,60 +679,37 @@ fn rasa_entries(cx: &mut Context<'_, '_>, examples: RasaExamples) -> Result<Vec<
 }
 
 fn read_rasa(content: &str, path: &Path) -> Result<TrainingData> {
-    let file: RasaFile =
-        serde_yaml_ng::from_str(content).map_err(|e| yaml_error(path, content, &e))?;
-    let mut cx = Context {
-        path,
-        locator: Locator::new(content),
-    };
+    let file: RasaFile = serde_yaml_ng::from_str(content).map_err(|e| yaml_error(path, content, &e))?;
+    let mut cx = Context { path, locator: Locator::new(content) };
     let mut data = TrainingData::default();
     for item in file.nlu {
         let entries = rasa_entries(&mut cx, item.examples)?;
-        let mut declaration = EntityDeclaration {
-            name: item.name.clone(),
-            ..EntityDeclaration::default()
-        };
+        let mut declaration = EntityDeclaration { name: item.name.clone(), ..EntityDeclaration::default() };
         match item.kind {
             RasaKind::Intent => {
                 let label = intent_label(&item.name);
                 for entry in entries {
-                    let example = cx.example(
-                        &entry.body,
-                        entry.located.as_ref(),
-                        entry.lead,
-                        label.clone(),
-                    )?;
+                    let example = cx.example(&entry.body, entry.located.as_ref(), entry.lead, label.clone())?;
                     data.examples.push(example);
                 }
                 continue;
             }
             RasaKind::Synonym => {
                 declaration.name = ANY_ENTITY.into();
-                let forms = entries
-                    .into_iter()
-                    .map(|e| e.body)
-                    .filter(|b| !b.is_empty())
-                    .collect();
+                let forms = entries.into_iter().map(|e| e.body).filter(|b| !b.is_empty()).collect();
                 declaration.synonyms.insert(item.name, forms);
             }
             RasaKind::Regex => {
                 for entry in entries {
                     check_regex(&entry.body).map_err(|m| {
-                        let located = entry
-                            .located
-                            .as_ref()
-                            .map(|l| Located::verbatim(l.raw_offset(entry.lead), 0));
+                        let located = entry.located.as_ref().map(|l| Located::verbatim(l.raw_offset(entry.lead), 0));
                         cx.error_at(located.as_ref(), m, None)
                     })?;
                     declaration.regexes.push(entry.body);
                 }
             }
             RasaKind::Lookup => {
-                declaration.lookup = entries
-                    .into_iter()
-                    .map(|e| e.body)
-                    .filter(|b| !b.is_empty())
-                    .collect();
+                declaration.lookup = entries.into_iter().map(|e| e.body).filter(|b| !b.is_empty()).collect();
             }
         }
         data.add_declaration(declaration);
@@ -839,11 +727,7 @@ pub fn write(data: &TrainingData) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "version: {FORMAT_VERSION}");
     let first_language = data.examples.first().and_then(|e| e.language.clone());
-    let shared_language = first_language.filter(|l| {
-        data.examples
-            .iter()
-            .all(|e| e.language.as_deref() == Some(l))
-    });
+    let shared_language = first_language.filter(|l| data.examples.iter().all(|e| e.language.as_deref() == Some(l)));
     if let Some(language) = &shared_language {
         let _ = writeln!(out, "language: {}", quote(language));
     }
@@ -876,11 +760,7 @@ pub fn write(data: &TrainingData) -> String {
                 let _ = writeln!(out, "    description: {}", quote(description));
             }
             if !spec.required_entities.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "    required_entities: {}",
-                    quote_list(&spec.required_entities)
-                );
+                let _ = writeln!(out, "    required_entities: {}", quote_list(&spec.required_entities));
             }
         }
         let examples: Vec<&Example> = data.examples_of(intent).collect();
@@ -890,10 +770,7 @@ pub fn write(data: &TrainingData) -> String {
         out.push_str("    examples:\n");
         for example in examples {
             let text = quote(&annotation::render(&example.text, &example.entities));
-            let language = example
-                .language
-                .as_ref()
-                .filter(|_| shared_language.is_none());
+            let language = example.language.as_ref().filter(|_| shared_language.is_none());
             if example.signals.is_empty() && language.is_none() {
                 let _ = writeln!(out, "      - {text}");
                 continue;
@@ -943,12 +820,7 @@ fn quote(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control()
-                || matches!(
-                    c,
-                    '\u{feff}' | '\u{fffe}' | '\u{ffff}' | '\u{2028}' | '\u{2029}'
-                ) =>
-            {
+            c if c.is_control() || matches!(c, '\u{feff}' | '\u{fffe}' | '\u{ffff}' | '\u{2028}' | '\u{2029}') => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -996,11 +868,7 @@ entities:
     #[test]
     fn reads_our_format() {
         let data = read_str(OURS, "data/support.yml").unwrap();
-        let lines: Vec<usize> = data
-            .examples
-            .iter()
-            .map(|e| e.source.as_ref().unwrap().line)
-            .collect();
+        let lines: Vec<usize> = data.examples.iter().map(|e| e.source.as_ref().unwrap().line).collect();
         assert_eq!(lines, [9, 10, 11, 14, 16, 16]);
         let first = &data.examples[0];
         assert_eq!(first.text, "où en est ma commande 12345 ?");
@@ -1008,20 +876,14 @@ entities:
         assert_eq!(first.language.as_deref(), Some("fr"));
         assert_eq!(first.signals, ["wants_human"]);
         assert_eq!(first.entities[0].entity, "order_id");
-        assert_eq!(
-            data.examples[1].entities[0].value.as_deref(),
-            Some("carte bancaire")
-        );
+        assert_eq!(data.examples[1].entities[0].value.as_deref(), Some("carte bancaire"));
         assert_eq!(data.examples[2].signals, ["wants_human", "frustrated"]);
         assert_eq!(data.examples[2].language.as_deref(), Some("en"));
         assert_eq!(data.examples[3].text, "12345");
         assert_eq!(data.examples[4].intent, None);
         assert_eq!(data.examples[5].text, "et la météo ?");
         assert_eq!(data.intents["track_order"].required_entities, ["order_id"]);
-        assert_eq!(
-            data.intents["track_order"].description.as_deref(),
-            Some("Suivre une commande")
-        );
+        assert_eq!(data.intents["track_order"].description.as_deref(), Some("Suivre une commande"));
         assert_eq!(data.intents.len(), 1);
         let entity = &data.entities[0];
         assert_eq!(entity.synonyms["carte bancaire"], ["CB", "carte bleue"]);
@@ -1035,31 +897,22 @@ entities:
 
     #[test]
     fn annotation_errors_point_into_the_file() {
-        let raw = "intents:\n  - name: track_order\n    examples:\n      - bonjour\n      - où est [12345(order_id) ?\n";
+        let raw =
+            "intents:\n  - name: track_order\n    examples:\n      - bonjour\n      - où est [12345(order_id) ?\n";
         assert_eq!(
             error(raw),
             "data/support.yml:5:16: unclosed entity annotation `[12345(order_id) ?`: expected `](`\n  hint: close the bracket before the entity: `[12345](order_id) ?`"
         );
         let raw = "intents:\n  - name: a\n    examples:\n      - text: \"l'\\u00e9t\u{e9} [x](\"\n";
         assert!(
-            error(raw)
-                .starts_with("data/support.yml:4:30: unclosed `(` in entity annotation `[x](`"),
+            error(raw).starts_with("data/support.yml:4:30: unclosed `(` in entity annotation `[x](`"),
             "{}",
             error(raw)
         );
-        let raw =
-            "intents:\n  - name: a\n    examples:\n      - une phrase\n        sur deux [lignes]\n";
-        assert!(
-            error(raw).starts_with("data/support.yml:5:18: `[lignes]` is not followed by"),
-            "{}",
-            error(raw)
-        );
+        let raw = "intents:\n  - name: a\n    examples:\n      - une phrase\n        sur deux [lignes]\n";
+        assert!(error(raw).starts_with("data/support.yml:5:18: `[lignes]` is not followed by"), "{}", error(raw));
         let raw = "intents:\n  - name: a\n    examples: [ok, 'bad [x]{\"entity\": 1}']\n";
-        assert!(
-            error(raw).starts_with("data/support.yml:3:28: `entity` must be a string"),
-            "{}",
-            error(raw)
-        );
+        assert!(error(raw).starts_with("data/support.yml:3:28: `entity` must be a string"), "{}", error(raw));
     }
 
     #[test]
@@ -1074,91 +927,55 @@ entities:
 
     #[test]
     fn yaml_syntax_errors_carry_positions_and_hints() {
-        let e = error(
-            "intents:\n  - name: a\n    examples:\n      - [12345](order_id) est ma commande\n",
-        );
+        let e = error("intents:\n  - name: a\n    examples:\n      - [12345](order_id) est ma commande\n");
         assert!(e.starts_with("data/support.yml:4:"), "{e}");
-        assert!(
-            e.contains("hint: an example that starts with `[` or `{` must be quoted"),
-            "{e}"
-        );
-        let e = error(
-            "intents:\n  - name: a\n    examples:\n      - je paie par [CB]{\"entity\": \"x\"}\n",
-        );
+        assert!(e.contains("hint: an example that starts with `[` or `{` must be quoted"), "{e}");
+        let e = error("intents:\n  - name: a\n    examples:\n      - je paie par [CB]{\"entity\": \"x\"}\n");
         assert!(e.starts_with("data/support.yml:4:"), "{e}");
-        assert!(
-            e.contains("hint: quote examples that use the JSON form"),
-            "{e}"
-        );
+        assert!(e.contains("hint: quote examples that use the JSON form"), "{e}");
         let e = error("intents:\n  - name: a\n    examples:\n      - attention: fragile\n");
-        assert!(
-            e.starts_with(
-                "data/support.yml:4:9: intents[0].examples[0]: unknown field `attention`"
-            ),
-            "{e}"
-        );
+        assert!(e.starts_with("data/support.yml:4:9: intents[0].examples[0]: unknown field `attention`"), "{e}");
         assert!(e.contains("hint: quote examples that contain `: `"), "{e}");
         let e = error("intents:\n  - name: a\n    examples: x: y\n");
-        assert!(
-            e.starts_with("data/support.yml:3:16: mapping values are not allowed in this context"),
-            "{e}"
-        );
+        assert!(e.starts_with("data/support.yml:3:16: mapping values are not allowed in this context"), "{e}");
         assert!(e.contains("hint: quote examples that contain `: `"), "{e}");
         let e = error("intents:\n  - name: a\n    exemples: [x]\n");
-        assert!(
-            e.starts_with(
-                "data/support.yml:3:5: intents[0]: unknown field `exemples`, expected one of"
-            ),
-            "{e}"
-        );
+        assert!(e.starts_with("data/support.yml:3:5: intents[0]: unknown field `exemples`, expected one of"), "{e}");
         let e = error("intents:\n  - examples: [x]\n");
-        assert!(
-            e.starts_with("data/support.yml:2:5: intents[0]: missing field `name`"),
-            "{e}"
-        );
+        assert!(e.starts_with("data/support.yml:2:5: intents[0]: missing field `name`"), "{e}");
         let e = error("intents:\n  - name: '  '\n");
-        assert!(
-            e.starts_with("data/support.yml:2:11: intents[0].name: empty name"),
-            "{e}"
-        );
+        assert!(e.starts_with("data/support.yml:2:11: intents[0].name: empty name"), "{e}");
         let e = error("version: 2\nintents: []\n");
+        assert!(e.starts_with("data/support.yml:1:10: version: unsupported format version `2`"), "{e}");
+        let e = error("entities:\n  - name: x\n    regexes: ['ok', '(unclosed']\n");
         assert!(
-            e.starts_with("data/support.yml:1:10: version: unsupported format version `2`"),
+            e.starts_with("data/support.yml:3:21: entities[0].regexes[1]: invalid regular expression `(unclosed`"),
             "{e}"
         );
-        let e = error("entities:\n  - name: x\n    regexes: ['ok', '(unclosed']\n");
-        assert!(e.starts_with("data/support.yml:3:21: entities[0].regexes[1]: invalid regular expression `(unclosed`"), "{e}");
         let e = error("entities:\n  - name: x\n    fuzzy: 1.5\n");
-        assert!(e.starts_with("data/support.yml:3:12: entities[0].fuzzy: fuzzy threshold must be between 0 and 1, got 1.5"), "{e}");
+        assert!(
+            e.starts_with("data/support.yml:3:12: entities[0].fuzzy: fuzzy threshold must be between 0 and 1, got 1.5"),
+            "{e}"
+        );
         let e = error("- a\n- b\n");
         assert!(
-            e.starts_with(
-                "data/support.yml:1:1: invalid type: sequence, expected a mapping with `intents:`"
-            ),
+            e.starts_with("data/support.yml:1:1: invalid type: sequence, expected a mapping with `intents:`"),
             "{e}"
         );
         let e = error("# nothing\n\n");
-        assert_eq!(e, "data/support.yml:1: no training data in this file\n  hint: start it with `intents:` (or Rasa's `nlu:`)");
+        assert_eq!(
+            e,
+            "data/support.yml:1: no training data in this file\n  hint: start it with `intents:` (or Rasa's `nlu:`)"
+        );
         let e = error("stories:\n- story: x\n");
         assert!(e.contains("hint: this looks like a Rasa stories"), "{e}");
         let e = error("version: '3.1'\nintents:\n  - greet\n");
-        assert!(
-            e.contains(
-                "hint: Rasa files (`version: \"3.1\"`) are read when they have an `nlu:` key"
-            ),
-            "{e}"
-        );
+        assert!(e.contains("hint: Rasa files (`version: \"3.1\"`) are read when they have an `nlu:` key"), "{e}");
         let e = error("intents:\n  - greet\n");
         assert!(e.starts_with("data/support.yml:2:5: intents[0]: invalid type: string \"greet\", expected an intent: a mapping with `name:`"), "{e}");
-        assert!(
-            e.contains("hint: this looks like a Rasa stories, rules or domain file"),
-            "{e}"
-        );
+        assert!(e.contains("hint: this looks like a Rasa stories, rules or domain file"), "{e}");
         let e = error("intents:\n  - name: a\n    examples: [x\n");
-        assert!(
-            e.starts_with("data/support.yml:4:1: did not find expected ',' or ']'"),
-            "{e}"
-        );
+        assert!(e.starts_with("data/support.yml:4:1: did not find expected ',' or ']'"), "{e}");
     }
 
     const RASA: &str = r#"version: "3.1"
@@ -1201,22 +1018,12 @@ stories: []
         let got: Vec<(usize, &str, Option<&str>)> = data
             .examples
             .iter()
-            .map(|e| {
-                (
-                    e.source.as_ref().unwrap().line,
-                    e.text.as_str(),
-                    e.intent.as_deref(),
-                )
-            })
+            .map(|e| (e.source.as_ref().unwrap().line, e.text.as_str(), e.intent.as_deref()))
             .collect();
         assert_eq!(
             got,
             [
-                (
-                    7,
-                    "how much is on my savings account?",
-                    Some("check_balance")
-                ),
+                (7, "how much is on my savings account?", Some("check_balance")),
                 (8, "what's my credit card balance", Some("check_balance")),
                 (12, "blah", None),
                 (16, "hi there", Some("greet")),
@@ -1227,11 +1034,7 @@ stories: []
         assert_eq!(account.synonyms["savings"], ["pink pig"]);
         let any = data.entities.iter().find(|d| d.name == ANY_ENTITY).unwrap();
         assert_eq!(any.synonyms["unrelated"], ["nothing"]);
-        let regex = data
-            .entities
-            .iter()
-            .find(|d| d.name == "account_number")
-            .unwrap();
+        let regex = data.entities.iter().find(|d| d.name == "account_number").unwrap();
         assert_eq!(regex.regexes, [r"\d{10,12}"]);
         let bank = data.entities.iter().find(|d| d.name == "bank").unwrap();
         assert_eq!(bank.lookup, ["ING", "BNP"]);
@@ -1241,52 +1044,30 @@ stories: []
     fn rasa_errors_point_into_the_file() {
         let raw = "nlu:\n- intent: a\n  examples: |\n    - ok\n    - où est [12345(order_id)\n";
         assert!(
-            error(raw).starts_with(
-                "data/support.yml:5:14: unclosed entity annotation `[12345(order_id)`"
-            ),
+            error(raw).starts_with("data/support.yml:5:14: unclosed entity annotation `[12345(order_id)`"),
             "{}",
             error(raw)
         );
         let raw = "nlu:\n- intent: a\n  examples: |\n    - ok\n    wrapped line\n";
         assert!(
-            error(raw).starts_with(
-                "data/support.yml:5:5: expected `- ` before the example `wrapped line`"
-            ),
+            error(raw).starts_with("data/support.yml:5:5: expected `- ` before the example `wrapped line`"),
             "{}",
             error(raw)
         );
         let raw = "nlu:\n- intent: a\n  examples:\n  - text: |\n      un [x\n";
-        assert!(
-            error(raw).starts_with("data/support.yml:5:10: unclosed entity annotation"),
-            "{}",
-            error(raw)
-        );
+        assert!(error(raw).starts_with("data/support.yml:5:10: unclosed entity annotation"), "{}", error(raw));
         let raw = "nlu:\n- regex: r\n  examples: |\n    - (a\n";
-        assert!(
-            error(raw).starts_with("data/support.yml:4:7: invalid regular expression `(a`"),
-            "{}",
-            error(raw)
-        );
+        assert!(error(raw).starts_with("data/support.yml:4:7: invalid regular expression `(a`"), "{}", error(raw));
         let raw = "nlu:\n- intent: a\n  synonym: b\n";
         assert!(
-            error(raw).starts_with(
-                "data/support.yml:2:3: nlu[0]: an `nlu` item has both `intent:` and `synonym:`"
-            ),
+            error(raw).starts_with("data/support.yml:2:3: nlu[0]: an `nlu` item has both `intent:` and `synonym:`"),
             "{}",
             error(raw)
         );
         let raw = "nlu:\n- examples: |\n    - x\n";
-        assert!(
-            error(raw).starts_with("data/support.yml:2:3: nlu[0]: an `nlu` item needs one of"),
-            "{}",
-            error(raw)
-        );
+        assert!(error(raw).starts_with("data/support.yml:2:3: nlu[0]: an `nlu` item needs one of"), "{}", error(raw));
         let raw = "nlu:\n- intent: a\n  exemples: |\n    - x\n";
-        assert!(
-            error(raw).starts_with("data/support.yml:2:3: nlu[0]: unknown field `exemples`"),
-            "{}",
-            error(raw)
-        );
+        assert!(error(raw).starts_with("data/support.yml:2:3: nlu[0]: unknown field `exemples`"), "{}", error(raw));
     }
 
     #[test]
@@ -1298,11 +1079,7 @@ stories: []
         assert_eq!(back.entities, data.entities);
         assert_eq!(back.intents, data.intents);
         // Every example is found in the written text, one per line.
-        let lines: Vec<usize> = back
-            .examples
-            .iter()
-            .map(|e| e.source.as_ref().unwrap().line)
-            .collect();
+        let lines: Vec<usize> = back.examples.iter().map(|e| e.source.as_ref().unwrap().line).collect();
         let mut sorted = lines.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -1310,21 +1087,14 @@ stories: []
     }
 
     fn strip_sources(data: &TrainingData) -> Vec<Example> {
-        data.examples
-            .iter()
-            .cloned()
-            .map(|e| Example { source: None, ..e })
-            .collect()
+        data.examples.iter().cloned().map(|e| Example { source: None, ..e }).collect()
     }
 
     fn arb_example() -> impl Strategy<Value = Example> {
         let word = "[a-zA-Zé0-9\\[\\]\\\\:#'\"{}(),\\- \t\n\u{85}\u{7f}]{0,8}";
         (
             proptest::collection::vec(
-                (
-                    word,
-                    proptest::option::of(("[a-z_]{1,6}", proptest::option::of("[a-z :]{1,6}"))),
-                ),
+                (word, proptest::option::of(("[a-z_]{1,6}", proptest::option::of("[a-z :]{1,6}")))),
                 0..4,
             ),
             proptest::option::of(prop_oneof!["greet", "oos", "track order", "a:b"]),
@@ -1351,14 +1121,7 @@ stories: []
                 let intent = intent.and_then(|i| intent_label(&i));
                 let mut signals = signals;
                 signals.dedup();
-                Example {
-                    text,
-                    intent,
-                    entities,
-                    language,
-                    signals,
-                    source: None,
-                }
+                Example { text, intent, entities, language, signals, source: None }
             })
     }
 

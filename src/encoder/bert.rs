@@ -73,24 +73,14 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn load(
-        vb: VarBuilder,
-        size: usize,
-        eps: f64,
-        precision: Precision,
-    ) -> candle_core::Result<Self> {
+    fn load(vb: VarBuilder, size: usize, eps: f64, precision: Precision) -> candle_core::Result<Self> {
         // Older checkpoints name the parameters gamma/beta.
         let (weight, bias) = if vb.contains_tensor("weight") {
             (vb.get(size, "weight")?, vb.get(size, "bias")?)
         } else {
             (vb.get(size, "gamma")?, vb.get(size, "beta")?)
         };
-        Ok(Self {
-            weight,
-            bias,
-            eps: eps as f32,
-            differentiable: precision.differentiable,
-        })
+        Ok(Self { weight, bias, eps: eps as f32, differentiable: precision.differentiable })
     }
 
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
@@ -117,25 +107,12 @@ struct Embeddings {
 }
 
 impl Embeddings {
-    fn load(
-        vb: VarBuilder,
-        config: &BertConfig,
-        precision: Precision,
-    ) -> candle_core::Result<Self> {
+    fn load(vb: VarBuilder, config: &BertConfig, precision: Precision) -> candle_core::Result<Self> {
         let h = config.hidden_size;
         Ok(Self {
             word: Embedding::new(vb.get((config.vocab_size, h), "word_embeddings.weight")?, h),
-            position: Embedding::new(
-                vb.get(
-                    (config.max_position_embeddings, h),
-                    "position_embeddings.weight",
-                )?,
-                h,
-            ),
-            token_type: Embedding::new(
-                vb.get((config.type_vocab_size, h), "token_type_embeddings.weight")?,
-                h,
-            ),
+            position: Embedding::new(vb.get((config.max_position_embeddings, h), "position_embeddings.weight")?, h),
+            token_type: Embedding::new(vb.get((config.type_vocab_size, h), "token_type_embeddings.weight")?, h),
             layer_norm: LayerNorm::load(vb.pp("LayerNorm"), h, config.layer_norm_eps, precision)?,
             span: tracing::span!(tracing::Level::TRACE, "embeddings"),
         })
@@ -166,23 +143,14 @@ struct SelfAttention {
 }
 
 impl SelfAttention {
-    fn load(
-        vb: VarBuilder,
-        config: &BertConfig,
-        precision: Precision,
-    ) -> candle_core::Result<Self> {
+    fn load(vb: VarBuilder, config: &BertConfig, precision: Precision) -> candle_core::Result<Self> {
         let h = config.hidden_size;
         Ok(Self {
             query: linear(vb.pp("self.query"), h, h)?,
             key: linear(vb.pp("self.key"), h, h)?,
             value: linear(vb.pp("self.value"), h, h)?,
             output: linear(vb.pp("output.dense"), h, h)?,
-            layer_norm: LayerNorm::load(
-                vb.pp("output.LayerNorm"),
-                h,
-                config.layer_norm_eps,
-                precision,
-            )?,
+            layer_norm: LayerNorm::load(vb.pp("output.LayerNorm"), h, config.layer_norm_eps, precision)?,
             heads: config.num_attention_heads,
             head_dim: config.head_dim(),
             differentiable: precision.differentiable,
@@ -195,9 +163,7 @@ impl SelfAttention {
         let _enter = self.span.enter();
         let (batch, len, hidden) = xs.dims3()?;
         let split_heads = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((batch, len, self.heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
+            t.reshape((batch, len, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
         };
         let q = split_heads(self.query.forward(xs)?)?;
         let k = split_heads(self.key.forward(xs)?)?;
@@ -209,10 +175,7 @@ impl SelfAttention {
         } else {
             candle_nn::ops::softmax_last_dim(&scores)?
         };
-        let context = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((batch, len, hidden))?;
+        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, len, hidden))?;
         let projected = self.output.forward(&context)?;
         self.layer_norm.forward(&(projected + xs)?)
     }
@@ -227,21 +190,12 @@ struct FeedForward {
 }
 
 impl FeedForward {
-    fn load(
-        vb: VarBuilder,
-        config: &BertConfig,
-        precision: Precision,
-    ) -> candle_core::Result<Self> {
+    fn load(vb: VarBuilder, config: &BertConfig, precision: Precision) -> candle_core::Result<Self> {
         let (h, f) = (config.hidden_size, config.intermediate_size);
         Ok(Self {
             inner: linear(vb.pp("intermediate.dense"), h, f)?,
             outer: linear(vb.pp("output.dense"), f, h)?,
-            layer_norm: LayerNorm::load(
-                vb.pp("output.LayerNorm"),
-                h,
-                config.layer_norm_eps,
-                precision,
-            )?,
+            layer_norm: LayerNorm::load(vb.pp("output.LayerNorm"), h, config.layer_norm_eps, precision)?,
             exact_gelu: config.hidden_act != "gelu_new" && config.hidden_act != "gelu_pytorch_tanh",
             span: tracing::span!(tracing::Level::TRACE, "feed_forward"),
         })
@@ -250,11 +204,7 @@ impl FeedForward {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let _enter = self.span.enter();
         let inner = self.inner.forward(xs)?;
-        let activated = if self.exact_gelu {
-            inner.gelu_erf()?
-        } else {
-            inner.gelu()?
-        };
+        let activated = if self.exact_gelu { inner.gelu_erf()? } else { inner.gelu()? };
         let outer = self.outer.forward(&activated)?;
         self.layer_norm.forward(&(outer + xs)?)
     }
@@ -266,11 +216,7 @@ struct Layer {
 }
 
 impl Layer {
-    fn load(
-        vb: VarBuilder,
-        config: &BertConfig,
-        precision: Precision,
-    ) -> candle_core::Result<Self> {
+    fn load(vb: VarBuilder, config: &BertConfig, precision: Precision) -> candle_core::Result<Self> {
         Ok(Self {
             attention: SelfAttention::load(vb.pp("attention"), config, precision)?,
             feed_forward: FeedForward::load(vb.clone(), config, precision)?,
@@ -294,26 +240,13 @@ pub struct BertModel {
 impl BertModel {
     /// Loads the weights under `vb`, with or without a leading `bert.` prefix
     /// (sentence-transformers checkpoints have none, `BertForX` checkpoints have one).
-    pub fn load(
-        vb: VarBuilder,
-        config: &BertConfig,
-        precision: Precision,
-    ) -> candle_core::Result<Self> {
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-            vb.pp("bert")
-        } else {
-            vb
-        };
+    pub fn load(vb: VarBuilder, config: &BertConfig, precision: Precision) -> candle_core::Result<Self> {
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
         let embeddings = Embeddings::load(vb.pp("embeddings"), config, precision)?;
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config, precision))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self {
-            embeddings,
-            layers,
-            config: config.clone(),
-            span: tracing::span!(tracing::Level::TRACE, "bert"),
-        })
+        Ok(Self { embeddings, layers, config: config.clone(), span: tracing::span!(tracing::Level::TRACE, "bert") })
     }
 
     /// The configuration the model was loaded with.
@@ -323,11 +256,7 @@ impl BertModel {
 
     /// Last hidden states `[batch, len, hidden]` for `input_ids` `[batch, len]` (u32) and
     /// `attention_mask` `[batch, len]` (1 for real tokens, 0 for padding; any numeric dtype).
-    pub fn forward(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-    ) -> candle_core::Result<Tensor> {
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
         let _enter = self.span.enter();
         let token_type_ids = input_ids.zeros_like()?;
         let mut xs = self.embeddings.forward(input_ids, &token_type_ids)?;

@@ -55,20 +55,14 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len());
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len());
         match end {
             Some(end) => {
                 let slice = &self.bytes[self.pos..end];
                 self.pos = end;
                 Ok(slice)
             }
-            None => Err(self.damaged(&format!(
-                "ends early (needed {n} bytes at offset {})",
-                self.pos
-            ))),
+            None => Err(self.damaged(&format!("ends early (needed {n} bytes at offset {})", self.pos))),
         }
     }
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
@@ -106,11 +100,7 @@ impl<'a> Cursor<'a> {
 
 /// Parses and dequantises a container already in memory.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<E5s1Model> {
-    let mut c = Cursor {
-        bytes,
-        pos: 0,
-        path,
-    };
+    let mut c = Cursor { bytes, pos: 0, path };
     if c.take(4)? != b"E5S1" {
         return Err(c.damaged("wrong magic (expected `E5S1`)"));
     }
@@ -127,17 +117,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<E5s1Model> {
     if block != 32 || hidden == 0 || !hidden.is_multiple_of(32) || !ffn.is_multiple_of(32) {
         return Err(c.damaged("unsupported dimensions (Q4_0 needs multiples of 32)"));
     }
-    let header = E5s1Header {
-        version,
-        hidden,
-        layers,
-        heads,
-        ffn,
-        vocab,
-        max_positions,
-        type_vocab,
-        eps,
-    };
+    let header = E5s1Header { version, hidden, layers, heads, ffn, vocab, max_positions, type_vocab, eps };
 
     // Tokenizer section: skipped, but walked to reach the tensor directory.
     let pieces = c.count("piece count")?;
@@ -145,16 +125,9 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<E5s1Model> {
         c.u32()?; // bos, eos, pad, unk
     }
     let blob_len = usize::try_from(c.u64()?).map_err(|_| c.damaged("blob too large"))?;
-    let offsets_len = pieces
-        .checked_add(1)
-        .and_then(|n| n.checked_mul(4))
-        .ok_or_else(|| c.damaged("piece count"))?;
+    let offsets_len = pieces.checked_add(1).and_then(|n| n.checked_mul(4)).ok_or_else(|| c.damaged("piece count"))?;
     c.take(offsets_len)?;
-    c.take(
-        pieces
-            .checked_mul(4)
-            .ok_or_else(|| c.damaged("piece count"))?,
-    )?;
+    c.take(pieces.checked_mul(4).ok_or_else(|| c.damaged("piece count"))?)?;
     c.take(blob_len)?;
     c.count("normaliser count")?;
     let norm_bytes = c.u32()? as usize;
@@ -178,17 +151,11 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<E5s1Model> {
             1 => decode_q4_0(data, elements),
             other => return Err(c.damaged(&format!("tensor `{name}` has unknown dtype {other}"))),
         }
-        .ok_or_else(|| {
-            c.damaged(&format!(
-                "tensor `{name}`: {elements} elements do not fit {length} bytes"
-            ))
-        })?;
-        let (hf_name, shape) = hf_name_and_shape(&name, &header)
-            .ok_or_else(|| c.damaged(&format!("unknown tensor `{name}`")))?;
+        .ok_or_else(|| c.damaged(&format!("tensor `{name}`: {elements} elements do not fit {length} bytes")))?;
+        let (hf_name, shape) =
+            hf_name_and_shape(&name, &header).ok_or_else(|| c.damaged(&format!("unknown tensor `{name}`")))?;
         if shape.iter().product::<usize>() != elements {
-            return Err(c.damaged(&format!(
-                "tensor `{name}` has {elements} elements, expected shape {shape:?}"
-            )));
+            return Err(c.damaged(&format!("tensor `{name}` has {elements} elements, expected shape {shape:?}")));
         }
         tensors.push((hf_name, shape, values));
     }
@@ -199,11 +166,7 @@ fn decode_f32(data: &[u8], elements: usize) -> Option<Vec<f32>> {
     if data.len() != elements.checked_mul(4)? {
         return None;
     }
-    Some(
-        data.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-    )
+    Some(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
 /// Q4_0 → f32, the GGML block layout (same as candle's `BlockQ4_0`).
@@ -225,18 +188,9 @@ fn decode_q4_0(data: &[u8], elements: usize) -> Option<Vec<f32>> {
 fn hf_name_and_shape(name: &str, h: &E5s1Header) -> Option<(String, Vec<usize>)> {
     let (hid, ffn) = (h.hidden, h.ffn);
     let fixed = match name {
-        "emb.word" => Some((
-            "embeddings.word_embeddings.weight".to_string(),
-            vec![h.vocab, hid],
-        )),
-        "emb.pos" => Some((
-            "embeddings.position_embeddings.weight".to_string(),
-            vec![h.max_positions, hid],
-        )),
-        "emb.type" => Some((
-            "embeddings.token_type_embeddings.weight".to_string(),
-            vec![h.type_vocab, hid],
-        )),
+        "emb.word" => Some(("embeddings.word_embeddings.weight".to_string(), vec![h.vocab, hid])),
+        "emb.pos" => Some(("embeddings.position_embeddings.weight".to_string(), vec![h.max_positions, hid])),
+        "emb.type" => Some(("embeddings.token_type_embeddings.weight".to_string(), vec![h.type_vocab, hid])),
         "emb.ln.w" => Some(("embeddings.LayerNorm.weight".to_string(), vec![hid])),
         "emb.ln.b" => Some(("embeddings.LayerNorm.bias".to_string(), vec![hid])),
         _ => None,
@@ -273,12 +227,7 @@ fn hf_name_and_shape(name: &str, h: &E5s1Header) -> Option<(String, Vec<usize>)>
 
 /// Converts a container + tokenizer.json into an encoder directory at `out` (written to a
 /// temporary sibling first, then renamed into place). Returns `out`.
-pub fn import(
-    container: &Path,
-    tokenizer: &Path,
-    out: &Path,
-    source_note: &str,
-) -> Result<PathBuf> {
+pub fn import(container: &Path, tokenizer: &Path, out: &Path, source_note: &str) -> Result<PathBuf> {
     let bytes = std::fs::read(container).map_err(|e| Error::io(container, e))?;
     let model = parse(&bytes, container)?;
     drop(bytes);
@@ -286,10 +235,7 @@ pub fn import(
     if model.tensors.len() != expected {
         return Err(Error::InvalidEncoder {
             path: container.to_path_buf(),
-            message: format!(
-                "holds {} tensors, a complete model has {expected}",
-                model.tensors.len()
-            ),
+            message: format!("holds {} tensors, a complete model has {expected}", model.tensors.len()),
         });
     }
     // Validate the tokenizer before writing anything.
@@ -339,17 +285,10 @@ pub fn import(
         name: Some("intfloat/multilingual-e5-small".into()),
         query_prefix: Some("query: ".into()),
         weights_sha256: Some(crate::util::sha256_file(&weights)?),
-        weights_size: Some(
-            std::fs::metadata(&weights)
-                .map_err(|e| Error::io(&weights, e))?
-                .len(),
-        ),
+        weights_size: Some(std::fs::metadata(&weights).map_err(|e| Error::io(&weights, e))?.len()),
         source: Some(source_note.to_string()),
     };
-    write_json(
-        &staged.join(super::SIDECAR_FILE),
-        &serde_json::to_value(&sidecar)?,
-    )?;
+    write_json(&staged.join(super::SIDECAR_FILE), &serde_json::to_value(&sidecar)?)?;
     crate::util::replace_dir(&staged, out)?;
     Ok(out.to_path_buf())
 }
@@ -390,10 +329,7 @@ mod tests {
         };
         assert_eq!(
             hf_name_and_shape("l3.fi.w", &h),
-            Some((
-                "encoder.layer.3.intermediate.dense.weight".into(),
-                vec![1536, 384]
-            ))
+            Some(("encoder.layer.3.intermediate.dense.weight".into(), vec![1536, 384]))
         );
         assert_eq!(
             hf_name_and_shape("l11.oln.b", &h),

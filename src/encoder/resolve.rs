@@ -103,9 +103,7 @@ pub fn known_encoders() -> &'static [KnownEncoder] {
 /// The known encoder for a short name or repository (case-insensitive), if any.
 pub fn find_known(name: &str) -> Option<&'static KnownEncoder> {
     let name = name.split('@').next().unwrap_or(name);
-    KNOWN
-        .iter()
-        .find(|k| k.short.eq_ignore_ascii_case(name) || k.repo.eq_ignore_ascii_case(name))
+    KNOWN.iter().find(|k| k.short.eq_ignore_ascii_case(name) || k.repo.eq_ignore_ascii_case(name))
 }
 
 /// E5 models expect `query: ` before a query; others nothing.
@@ -125,15 +123,12 @@ pub(crate) fn default_query_prefix(name: &str) -> &'static str {
 pub(crate) fn name_from_config(config_json: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(config_json).ok()?;
     let name = value.get("_name_or_path")?.as_str()?;
-    find_known(name.rsplit_once("models/").map(|(_, n)| n).unwrap_or(name))
-        .map(|k| k.repo.to_string())
+    find_known(name.rsplit_once("models/").map(|(_, n)| n).unwrap_or(name)).map(|k| k.repo.to_string())
 }
 
 /// `$ENTENDU_MODELS` if set, else `models` (relative to the working directory).
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("ENTENDU_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("models"))
+    std::env::var_os("ENTENDU_MODELS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("models"))
 }
 
 fn is_encoder_dir(dir: &Path) -> bool {
@@ -147,9 +142,7 @@ pub(crate) fn locate(name: &str) -> Result<PathBuf> {
         return Ok(as_path.to_path_buf());
     }
     let known = find_known(name);
-    let short = known
-        .map(|k| k.short)
-        .unwrap_or_else(|| name.rsplit('/').next().unwrap_or(name));
+    let short = known.map(|k| k.short).unwrap_or_else(|| name.rsplit('/').next().unwrap_or(name));
     let mut tried = Vec::new();
     for base in [models_dir(), PathBuf::from("models")] {
         let dir = base.join(short);
@@ -158,9 +151,7 @@ pub(crate) fn locate(name: &str) -> Result<PathBuf> {
         }
         tried.push(dir.display().to_string());
     }
-    let repo = known
-        .map(|k| k.repo.to_string())
-        .unwrap_or_else(|| name.to_string());
+    let repo = known.map(|k| k.repo.to_string()).unwrap_or_else(|| name.to_string());
     if repo.contains('/') {
         match super::fetch::from_hub_cache_or_network(&repo) {
             Ok(dir) => return Ok(dir),

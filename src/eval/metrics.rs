@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    ClassMetrics, ConfusedPair, EntityOutcome, EntityReport, IntentOutcome, IntentReport,
-    LanguageReport, ReliabilityBin, SignalOutcome, SignalReport, Span, SpanMetrics, ThresholdPoint,
-    TypeConfusion, CALIBRATION_BINS, CONFUSED_PAIRS_SHOWN, FALLBACK_LABEL, THRESHOLD_STEPS,
+    ClassMetrics, ConfusedPair, EntityOutcome, EntityReport, IntentOutcome, IntentReport, LanguageReport,
+    ReliabilityBin, SignalOutcome, SignalReport, Span, SpanMetrics, ThresholdPoint, TypeConfusion, CALIBRATION_BINS,
+    CONFUSED_PAIRS_SHOWN, FALLBACK_LABEL, THRESHOLD_STEPS,
 };
 
 /// `numerator / denominator`, or `None` when the denominator is 0 (nothing was measured).
@@ -36,23 +36,12 @@ pub fn f1(precision: f64, recall: f64) -> f64 {
 pub fn class_metrics(true_positives: usize, predictions: usize, support: usize) -> ClassMetrics {
     let precision = ratio_or_zero(true_positives, predictions);
     let recall = ratio_or_zero(true_positives, support);
-    ClassMetrics {
-        precision,
-        recall,
-        f1: f1(precision, recall),
-        support,
-        predictions,
-        true_positives,
-    }
+    ClassMetrics { precision, recall, f1: f1(precision, recall), support, predictions, true_positives }
 }
 
 /// Mean F1 over the labels with gold support; `None` when no label has any.
 pub fn macro_f1(per_label: &BTreeMap<String, ClassMetrics>) -> Option<f64> {
-    let f1s: Vec<f64> = per_label
-        .values()
-        .filter(|m| m.support > 0)
-        .map(|m| m.f1)
-        .collect();
+    let f1s: Vec<f64> = per_label.values().filter(|m| m.support > 0).map(|m| m.f1).collect();
     (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64)
 }
 
@@ -78,18 +67,12 @@ impl LabelCounts {
         self.entry(label).2 += 1;
     }
     fn totals(&self) -> (usize, usize, usize) {
-        self.counts
-            .values()
-            .fold((0, 0, 0), |(t, p, s), &(dt, dp, ds)| {
-                (t + dt, p + dp, s + ds)
-            })
+        self.counts.values().fold((0, 0, 0), |(t, p, s), &(dt, dp, ds)| (t + dt, p + dp, s + ds))
     }
     fn per_label(&self) -> BTreeMap<String, ClassMetrics> {
         self.counts
             .iter()
-            .map(|(label, &(tp, predictions, support))| {
-                (label.clone(), class_metrics(tp, predictions, support))
-            })
+            .map(|(label, &(tp, predictions, support))| (label.clone(), class_metrics(tp, predictions, support)))
             .collect()
     }
 }
@@ -120,10 +103,7 @@ fn top1(outcome: &IntentOutcome) -> Option<(&str, f64)> {
 pub fn confusion(intents: &[IntentOutcome]) -> Vec<ConfusedPair> {
     let mut cells: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for outcome in intents {
-        let key = (
-            intent_label(outcome.gold.as_deref()),
-            intent_label(outcome.predicted.as_deref()),
-        );
+        let key = (intent_label(outcome.gold.as_deref()), intent_label(outcome.predicted.as_deref()));
         *cells.entry(key).or_default() += 1;
     }
     cells
@@ -139,16 +119,9 @@ pub fn confusion(intents: &[IntentOutcome]) -> Vec<ConfusedPair> {
 /// The `limit` largest off-diagonal cells of a confusion matrix, largest first (ties by
 /// gold, then predicted label, so the order is stable).
 pub fn top_confused(cells: &[ConfusedPair], limit: usize) -> Vec<ConfusedPair> {
-    let mut off: Vec<ConfusedPair> = cells
-        .iter()
-        .filter(|c| c.gold != c.predicted)
-        .cloned()
-        .collect();
+    let mut off: Vec<ConfusedPair> = cells.iter().filter(|c| c.gold != c.predicted).cloned().collect();
     off.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| a.gold.cmp(&b.gold))
-            .then_with(|| a.predicted.cmp(&b.predicted))
+        b.count.cmp(&a.count).then_with(|| a.gold.cmp(&b.gold)).then_with(|| a.predicted.cmp(&b.predicted))
     });
     off.truncate(limit);
     off
@@ -235,11 +208,8 @@ pub fn threshold_curve(intents: &[IntentOutcome]) -> Vec<ThresholdPoint> {
             let t = step as f32 / THRESHOLD_STEPS as f32;
             let (mut correct_in, mut kept_in, mut rejected_oos) = (0, 0, 0);
             for outcome in intents {
-                let kept = outcome
-                    .ranking
-                    .first()
-                    .filter(|(_, p)| p.is_finite() && *p >= t)
-                    .map(|(label, _)| label.as_str());
+                let kept =
+                    outcome.ranking.first().filter(|(_, p)| p.is_finite() && *p >= t).map(|(label, _)| label.as_str());
                 match (outcome.gold.as_deref(), kept) {
                     (Some(gold), Some(label)) => {
                         kept_in += 1;
@@ -265,14 +235,8 @@ pub fn intent_report(intents: &[IntentOutcome]) -> IntentReport {
     let count = intents.len();
     let oos_count = intents.iter().filter(|o| o.gold.is_none()).count();
     let correct = intents.iter().filter(|o| is_correct(o)).count();
-    let correct_in_scope = intents
-        .iter()
-        .filter(|o| o.gold.is_some() && is_correct(o))
-        .count();
-    let rejected_oos = intents
-        .iter()
-        .filter(|o| o.gold.is_none() && o.predicted.is_none())
-        .count();
+    let correct_in_scope = intents.iter().filter(|o| o.gold.is_some() && is_correct(o)).count();
+    let rejected_oos = intents.iter().filter(|o| o.gold.is_none() && o.predicted.is_none()).count();
     let fallbacks = intents.iter().filter(|o| o.predicted.is_none()).count();
     let per_intent = per_intent(intents);
     let confusion = confusion(intents);
@@ -283,11 +247,7 @@ pub fn intent_report(intents: &[IntentOutcome]) -> IntentReport {
         accuracy: rate(correct, count),
         in_scope_accuracy: rate(correct_in_scope, count - oos_count),
         oos_recall: rate(rejected_oos, oos_count),
-        oos_precision: if oos_count > 0 {
-            rate(rejected_oos, fallbacks)
-        } else {
-            None
-        },
+        oos_precision: if oos_count > 0 { rate(rejected_oos, fallbacks) } else { None },
         macro_f1: macro_f1(&per_intent),
         per_intent,
         confused_pairs: top_confused(&confusion, CONFUSED_PAIRS_SHOWN),
@@ -309,11 +269,7 @@ pub fn match_exact(gold: &[Span], predicted: &[Span]) -> Vec<(usize, usize)> {
     let mut gold_used = vec![false; gold.len()];
     let mut pairs = Vec::new();
     for (p, span) in predicted.iter().enumerate() {
-        let found = gold
-            .iter()
-            .zip(gold_used.iter_mut())
-            .enumerate()
-            .find(|(_, (g, used))| !**used && *g == span);
+        let found = gold.iter().zip(gold_used.iter_mut()).enumerate().find(|(_, (g, used))| !**used && *g == span);
         if let Some((g, (_, used))) = found {
             *used = true;
             pairs.push((g, p));
@@ -344,8 +300,7 @@ fn match_greedy(
     let mut candidates = Vec::new();
     for (g, gold_span) in gold.iter().enumerate() {
         for (p, predicted_span) in predicted.iter().enumerate() {
-            let free = !gold_used.get(g).copied().unwrap_or(true)
-                && !predicted_used.get(p).copied().unwrap_or(true);
+            let free = !gold_used.get(g).copied().unwrap_or(true) && !predicted_used.get(p).copied().unwrap_or(true);
             if free && eligible(gold_span, predicted_span) {
                 candidates.push((rank(gold_span, predicted_span), g, p));
             }
@@ -354,9 +309,7 @@ fn match_greedy(
     candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut pairs = Vec::new();
     for (_, g, p) in candidates {
-        if let (Some(gold_flag), Some(predicted_flag)) =
-            (gold_used.get_mut(g), predicted_used.get_mut(p))
-        {
+        if let (Some(gold_flag), Some(predicted_flag)) = (gold_used.get_mut(g), predicted_used.get_mut(p)) {
             if !*gold_flag && !*predicted_flag {
                 *gold_flag = true;
                 *predicted_flag = true;
@@ -385,11 +338,7 @@ pub fn match_partial(gold: &[Span], predicted: &[Span]) -> Vec<(usize, usize)> {
 /// Type confusions left after partial matching: different-type spans with identical or
 /// overlapping boundaries, identical boundaries first, then largest overlap. Returns
 /// `(gold index, predicted index)` pairs.
-pub fn match_type_confusions(
-    gold: &[Span],
-    predicted: &[Span],
-    partial: &[(usize, usize)],
-) -> Vec<(usize, usize)> {
+pub fn match_type_confusions(gold: &[Span], predicted: &[Span], partial: &[(usize, usize)]) -> Vec<(usize, usize)> {
     let same_bounds = |g: &Span, p: &Span| g.start == p.start && g.end == p.end;
     match_greedy(
         gold,
@@ -410,10 +359,7 @@ pub fn span_metrics(
     let mut counts = LabelCounts::default();
     for outcome in outcomes {
         outcome.gold.iter().for_each(|s| counts.add_gold(&s.entity));
-        outcome
-            .predicted
-            .iter()
-            .for_each(|s| counts.add_prediction(&s.entity));
+        outcome.predicted.iter().for_each(|s| counts.add_prediction(&s.entity));
         for (g, _) in matcher(&outcome.gold, &outcome.predicted) {
             if let Some(span) = outcome.gold.get(g) {
                 counts.add_true_positive(&span.entity);
@@ -478,23 +424,15 @@ pub fn signal_report(outcomes: &[SignalOutcome]) -> SignalReport {
         let predicted: BTreeSet<&str> = outcome.predicted.iter().map(String::as_str).collect();
         gold.iter().for_each(|s| counts.add_gold(s));
         predicted.iter().for_each(|s| counts.add_prediction(s));
-        gold.intersection(&predicted)
-            .for_each(|s| counts.add_true_positive(s));
+        gold.intersection(&predicted).for_each(|s| counts.add_true_positive(s));
     }
     let per_signal = counts.per_label();
-    SignalReport {
-        count: outcomes.len(),
-        macro_f1: macro_f1(&per_signal),
-        per_signal,
-    }
+    SignalReport { count: outcomes.len(), macro_f1: macro_f1(&per_signal), per_signal }
 }
 
 /// Metrics per language. `entities`, when given, must be aligned with `intents` (same
 /// length, same order); it provides `slot_f1`.
-pub fn per_language(
-    intents: &[IntentOutcome],
-    entities: Option<&[EntityOutcome]>,
-) -> BTreeMap<String, LanguageReport> {
+pub fn per_language(intents: &[IntentOutcome], entities: Option<&[EntityOutcome]>) -> BTreeMap<String, LanguageReport> {
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, outcome) in intents.iter().enumerate() {
         if let Some(language) = &outcome.language {
@@ -504,30 +442,17 @@ pub fn per_language(
     groups
         .into_iter()
         .map(|(language, indices)| {
-            let examples: Vec<&IntentOutcome> =
-                indices.iter().filter_map(|&i| intents.get(i)).collect();
-            let in_scope: Vec<&&IntentOutcome> =
-                examples.iter().filter(|o| o.gold.is_some()).collect();
+            let examples: Vec<&IntentOutcome> = indices.iter().filter_map(|&i| intents.get(i)).collect();
+            let in_scope: Vec<&&IntentOutcome> = examples.iter().filter(|o| o.gold.is_some()).collect();
             let slot_f1 = entities.and_then(|all| {
-                let subset: Vec<EntityOutcome> = indices
-                    .iter()
-                    .filter_map(|&i| all.get(i).cloned())
-                    .collect();
-                let any_span = subset
-                    .iter()
-                    .any(|o| !o.gold.is_empty() || !o.predicted.is_empty());
+                let subset: Vec<EntityOutcome> = indices.iter().filter_map(|&i| all.get(i).cloned()).collect();
+                let any_span = subset.iter().any(|o| !o.gold.is_empty() || !o.predicted.is_empty());
                 any_span.then(|| span_metrics(&subset, match_exact).micro_f1)
             });
             let report = LanguageReport {
                 count: examples.len(),
-                intent_accuracy: rate(
-                    examples.iter().filter(|o| is_correct(o)).count(),
-                    examples.len(),
-                ),
-                in_scope_accuracy: rate(
-                    in_scope.iter().filter(|o| is_correct(o)).count(),
-                    in_scope.len(),
-                ),
+                intent_accuracy: rate(examples.iter().filter(|o| is_correct(o)).count(), examples.len()),
+                in_scope_accuracy: rate(in_scope.iter().filter(|o| is_correct(o)).count(), in_scope.len()),
                 slot_f1,
             };
             (language.to_owned(), report)

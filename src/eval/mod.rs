@@ -313,8 +313,7 @@ pub fn evaluate(input: &EvalInput) -> Report {
 
 /// The entity outcomes when they line up one-to-one with the intent outcomes.
 fn aligned_entities(input: &EvalInput) -> Option<&[EntityOutcome]> {
-    (!input.entities.is_empty() && input.entities.len() == input.intents.len())
-        .then_some(input.entities.as_slice())
+    (!input.entities.is_empty() && input.entities.len() == input.intents.len()).then_some(input.entities.as_slice())
 }
 
 #[cfg(test)]

@@ -69,8 +69,7 @@ fn ensure_font() -> Result<(), String> {
 /// missing) and returns their paths. Existing files of those names are overwritten.
 pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> {
     ensure_font()?;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create plot folder {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create plot folder {}: {e}", dir.display()))?;
     let paths: Vec<PathBuf> = PLOT_FILES.iter().map(|name| dir.join(name)).collect();
     if let [confusion, reliability, threshold] = paths.as_slice() {
         confusion_plot(report, confusion)?;
@@ -112,17 +111,10 @@ fn short(label: &str) -> String {
 /// confusion are then on the plot (a ranking of labels by total errors could keep one side
 /// and drop the other), and each lands next to its partner, near the diagonal.
 pub fn confusion_labels(cells: &[ConfusedPair]) -> (Vec<String>, usize) {
-    let all: BTreeSet<&str> = cells
-        .iter()
-        .flat_map(|c| [c.gold.as_str(), c.predicted.as_str()])
-        .collect();
+    let all: BTreeSet<&str> = cells.iter().flat_map(|c| [c.gold.as_str(), c.predicted.as_str()]).collect();
     let total = all.len();
     if total <= MAX_CONFUSION_LABELS {
-        let mut labels: Vec<String> = all
-            .iter()
-            .filter(|l| **l != FALLBACK_LABEL)
-            .map(|l| (*l).to_owned())
-            .collect();
+        let mut labels: Vec<String> = all.iter().filter(|l| **l != FALLBACK_LABEL).map(|l| (*l).to_owned()).collect();
         if all.contains(FALLBACK_LABEL) {
             labels.push(FALLBACK_LABEL.to_owned());
         }
@@ -130,16 +122,10 @@ pub fn confusion_labels(cells: &[ConfusedPair]) -> (Vec<String>, usize) {
     }
     let mut pairs: Vec<&ConfusedPair> = cells.iter().filter(|c| c.gold != c.predicted).collect();
     pairs.sort_by(|a, b| {
-        b.count
-            .cmp(&a.count)
-            .then_with(|| a.gold.cmp(&b.gold))
-            .then_with(|| a.predicted.cmp(&b.predicted))
+        b.count.cmp(&a.count).then_with(|| a.gold.cmp(&b.gold)).then_with(|| a.predicted.cmp(&b.predicted))
     });
     let mut ordered: Vec<String> = Vec::new();
-    for label in pairs
-        .iter()
-        .flat_map(|c| [c.gold.as_str(), c.predicted.as_str()])
-    {
+    for label in pairs.iter().flat_map(|c| [c.gold.as_str(), c.predicted.as_str()]) {
         if ordered.len() == MAX_CONFUSION_LABELS {
             break;
         }
@@ -162,11 +148,7 @@ fn confusion_plot(report: &Report, path: &Path) -> Result<(), String> {
     let cells = &report.intent.confusion;
     let (labels, total) = confusion_labels(cells);
     let n = labels.len();
-    let index: BTreeMap<&str, usize> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.as_str(), i))
-        .collect();
+    let index: BTreeMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let mut row_totals: BTreeMap<&str, usize> = BTreeMap::new();
     for c in cells {
         *row_totals.entry(&c.gold).or_default() += c.count;
@@ -196,8 +178,7 @@ fn confusion_plot(report: &Report, path: &Path) -> Result<(), String> {
     } else {
         format!("Confusion matrix, {n} labels (rows: gold)")
     };
-    root.draw(&Text::new(title, (16, 14), (FONT_FAMILY, 20).into_font()))
-        .or_fail(NAME)?;
+    root.draw(&Text::new(title, (16, 14), (FONT_FAMILY, 20).into_font())).or_fail(NAME)?;
     if n == 0 {
         return root.present().or_fail(NAME);
     }
@@ -209,29 +190,20 @@ fn confusion_plot(report: &Report, path: &Path) -> Result<(), String> {
     .or_fail(NAME)?;
 
     for c in cells {
-        let (Some(&row), Some(&col)) =
-            (index.get(c.gold.as_str()), index.get(c.predicted.as_str()))
-        else {
+        let (Some(&row), Some(&col)) = (index.get(c.gold.as_str()), index.get(c.predicted.as_str())) else {
             continue;
         };
         let row_total = row_totals.get(c.gold.as_str()).copied().unwrap_or(0).max(1);
         let share = c.count as f64 / row_total as f64;
         let x0 = left + col as i32 * cell;
         let y0 = top + row as i32 * cell;
-        root.draw(&Rectangle::new(
-            [(x0, y0), (x0 + cell, y0 + cell)],
-            heat(share).filled(),
-        ))
-        .or_fail(NAME)?;
+        root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], heat(share).filled())).or_fail(NAME)?;
         let size = (f64::from(cell) * 0.42).min(14.0);
         let colour = if share > 0.35 { WHITE } else { BLACK };
         root.draw(&Text::new(
             c.count.to_string(),
             (x0 + cell / 2, y0 + cell / 2),
-            (FONT_FAMILY, size)
-                .into_font()
-                .color(&colour)
-                .pos(Pos::new(HPos::Center, VPos::Center)),
+            (FONT_FAMILY, size).into_font().color(&colour).pos(Pos::new(HPos::Center, VPos::Center)),
         ))
         .or_fail(NAME)?;
     }
@@ -239,16 +211,8 @@ fn confusion_plot(report: &Report, path: &Path) -> Result<(), String> {
     let grid = RGBColor(215, 215, 215);
     for i in 0..=n as i32 {
         let at = i * cell;
-        root.draw(&PathElement::new(
-            vec![(left, top + at), (left + side, top + at)],
-            grid,
-        ))
-        .or_fail(NAME)?;
-        root.draw(&PathElement::new(
-            vec![(left + at, top), (left + at, top + side)],
-            grid,
-        ))
-        .or_fail(NAME)?;
+        root.draw(&PathElement::new(vec![(left, top + at), (left + side, top + at)], grid)).or_fail(NAME)?;
+        root.draw(&PathElement::new(vec![(left + at, top), (left + at, top + side)], grid)).or_fail(NAME)?;
     }
     // The diagonal outlined: where the correct decisions are.
     for i in 0..n as i32 {
@@ -259,34 +223,18 @@ fn confusion_plot(report: &Report, path: &Path) -> Result<(), String> {
         ))
         .or_fail(NAME)?;
     }
-    let row_style = label_font
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Right, VPos::Center));
-    let col_style = label_font
-        .transform(FontTransform::Rotate90)
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Left, VPos::Center));
+    let row_style = label_font.color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
+    let col_style = label_font.transform(FontTransform::Rotate90).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
     for (i, l) in shown.iter().enumerate() {
         let middle = i as i32 * cell + cell / 2;
-        root.draw(&Text::new(
-            l.clone(),
-            (left - 6, top + middle),
-            row_style.clone(),
-        ))
-        .or_fail(NAME)?;
-        root.draw(&Text::new(
-            l.clone(),
-            (left + middle, top + side + 6),
-            col_style.clone(),
-        ))
-        .or_fail(NAME)?;
+        root.draw(&Text::new(l.clone(), (left - 6, top + middle), row_style.clone())).or_fail(NAME)?;
+        root.draw(&Text::new(l.clone(), (left + middle, top + side + 6), col_style.clone())).or_fail(NAME)?;
     }
     let axis = (FONT_FAMILY, 15).into_font().color(&BLACK);
     root.draw(&Text::new(
         "gold",
         (14, top + side / 2),
-        axis.transform(FontTransform::Rotate270)
-            .pos(Pos::new(HPos::Center, VPos::Center)),
+        axis.transform(FontTransform::Rotate270).pos(Pos::new(HPos::Center, VPos::Center)),
     ))
     .or_fail(NAME)?;
     root.draw(&Text::new(
@@ -302,26 +250,17 @@ fn confusion_plot(report: &Report, path: &Path) -> Result<(), String> {
         let bar = side.max(100);
         for step in 0..bar {
             let share = 1.0 - f64::from(step) / f64::from(bar);
-            root.draw(&Rectangle::new(
-                [(x0, top + step), (x0 + 16, top + step + 1)],
-                heat(share).filled(),
-            ))
-            .or_fail(NAME)?;
+            root.draw(&Rectangle::new([(x0, top + step), (x0 + 16, top + step + 1)], heat(share).filled()))
+                .or_fail(NAME)?;
         }
-        root.draw(&Rectangle::new(
-            [(x0, top), (x0 + 16, top + bar)],
-            RGBColor(150, 150, 150).stroke_width(1),
-        ))
-        .or_fail(NAME)?;
+        root.draw(&Rectangle::new([(x0, top), (x0 + 16, top + bar)], RGBColor(150, 150, 150).stroke_width(1)))
+            .or_fail(NAME)?;
         for share in [1.0, 0.5, 0.2, 0.05, 0.0] {
             let y = top + ((1.0 - share) * f64::from(bar)).round() as i32;
             root.draw(&Text::new(
                 format!("{:.0}%", share * 100.0),
                 (x0 + 22, y),
-                (FONT_FAMILY, 12)
-                    .into_font()
-                    .color(&BLACK)
-                    .pos(Pos::new(HPos::Left, VPos::Center)),
+                (FONT_FAMILY, 12).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
             ))
             .or_fail(NAME)?;
         }
@@ -340,15 +279,9 @@ fn reliability_plot(report: &Report, path: &Path) -> Result<(), String> {
     root.fill(&WHITE).or_fail(NAME)?;
     let (upper, lower) = root.split_vertically(590);
 
-    let ece = report
-        .intent
-        .ece
-        .map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
+    let ece = report.intent.ece.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"));
     let mut chart = ChartBuilder::on(&upper)
-        .caption(
-            format!("Reliability of the top-1 intent (ECE {ece}, n = {total})"),
-            (FONT_FAMILY, 20),
-        )
+        .caption(format!("Reliability of the top-1 intent (ECE {ece}, n = {total})"), (FONT_FAMILY, 20))
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(56)
@@ -367,31 +300,17 @@ fn reliability_plot(report: &Report, path: &Path) -> Result<(), String> {
     let bar = RGBColor(70, 130, 180);
     chart
         .draw_series(bins.iter().filter_map(|b| {
-            b.accuracy.map(|acc| {
-                Rectangle::new(
-                    [(b.lower + 0.004, 0.0), (b.upper - 0.004, acc)],
-                    bar.mix(0.75).filled(),
-                )
-            })
+            b.accuracy
+                .map(|acc| Rectangle::new([(b.lower + 0.004, 0.0), (b.upper - 0.004, acc)], bar.mix(0.75).filled()))
         }))
         .or_fail(NAME)?
         .label("accuracy in bin")
-        .legend(move |(x, y)| {
-            Rectangle::new([(x, y - 6), (x + 16, y + 6)], bar.mix(0.75).filled())
-        });
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], bar.mix(0.75).filled()));
     chart
-        .draw_series(LineSeries::new(
-            [(0.0, 0.0), (1.0, 1.0)],
-            RGBColor(120, 120, 120).stroke_width(2),
-        ))
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], RGBColor(120, 120, 120).stroke_width(2)))
         .or_fail(NAME)?
         .label("perfect calibration")
-        .legend(|(x, y)| {
-            PathElement::new(
-                vec![(x, y), (x + 16, y)],
-                RGBColor(120, 120, 120).stroke_width(2),
-            )
-        });
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RGBColor(120, 120, 120).stroke_width(2)));
     chart
         .draw_series(bins.iter().filter_map(|b| {
             let (conf, acc) = (b.mean_confidence?, b.accuracy?);
@@ -474,20 +393,13 @@ fn threshold_plot(report: &Report, path: &Path) -> Result<(), String> {
 
     type Getter = fn(&super::ThresholdPoint) -> Option<f64>;
     let series: [(&str, RGBColor, u32, Getter); 3] = [
-        ("in-scope accuracy", RGBColor(31, 119, 180), 3, |p| {
-            p.in_scope_accuracy
-        }),
+        ("in-scope accuracy", RGBColor(31, 119, 180), 3, |p| p.in_scope_accuracy),
         ("OOS recall", RGBColor(214, 39, 40), 3, |p| p.oos_recall),
-        ("in-scope retention", RGBColor(44, 160, 44), 2, |p| {
-            p.in_scope_retention
-        }),
+        ("in-scope retention", RGBColor(44, 160, 44), 2, |p| p.in_scope_retention),
     ];
     let mut labelled = false;
     for (name, colour, width, get) in series {
-        let points: Vec<(f64, f64)> = curve
-            .iter()
-            .filter_map(|p| get(p).map(|v| (p.threshold, v)))
-            .collect();
+        let points: Vec<(f64, f64)> = curve.iter().filter_map(|p| get(p).map(|v| (p.threshold, v))).collect();
         if points.is_empty() {
             continue;
         }
@@ -496,25 +408,16 @@ fn threshold_plot(report: &Report, path: &Path) -> Result<(), String> {
             .draw_series(LineSeries::new(points, colour.stroke_width(width)))
             .or_fail(NAME)?
             .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3)));
     }
     if let (Some(t), true) = (report.model_threshold, labelled) {
         let t = f64::from(t).clamp(0.0, 1.0);
         let grey = RGBColor(60, 60, 60);
         chart
-            .draw_series(DashedLineSeries::new(
-                [(t, 0.0), (t, 1.02)],
-                8,
-                5,
-                grey.stroke_width(2),
-            ))
+            .draw_series(DashedLineSeries::new([(t, 0.0), (t, 1.02)], 8, 5, grey.stroke_width(2)))
             .or_fail(NAME)?
             .label(format!("model threshold {t:.2}"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(2)));
     }
     if !labelled {
         return root.present().or_fail(NAME);
@@ -568,11 +471,7 @@ mod tests {
             intents.push(outcome(None, None, 0.2));
         }
         intents.push(outcome(None, Some("intent_000"), 0.9));
-        EvalInput {
-            intents,
-            model_threshold: Some(0.45),
-            ..EvalInput::default()
-        }
+        EvalInput { intents, model_threshold: Some(0.45), ..EvalInput::default() }
     }
 
     fn assert_pngs(paths: &[PathBuf]) {
@@ -617,10 +516,7 @@ mod tests {
         // The fallback column collects an error from every intent: it must be there.
         // Ordered by the largest confusions: intent_003 -> intent_004 (3 examples) first,
         // both sides of each pair kept.
-        assert_eq!(
-            labels[..4],
-            ["intent_003", "intent_004", "intent_007", "intent_008"]
-        );
+        assert_eq!(labels[..4], ["intent_003", "intent_004", "intent_007", "intent_008"]);
     }
 
     #[test]

@@ -33,20 +33,14 @@ fn line(out: &mut String, text: &str) {
 fn worst_first(per_label: &BTreeMap<String, ClassMetrics>) -> Vec<(&String, &ClassMetrics)> {
     let mut rows: Vec<_> = per_label.iter().collect();
     rows.sort_by(|a, b| {
-        a.1.f1
-            .total_cmp(&b.1.f1)
-            .then_with(|| b.1.support.cmp(&a.1.support))
-            .then_with(|| a.0.cmp(b.0))
+        a.1.f1.total_cmp(&b.1.f1).then_with(|| b.1.support.cmp(&a.1.support)).then_with(|| a.0.cmp(b.0))
     });
     rows
 }
 
 /// A per-label table (intents, entity types or signals).
 fn label_table(out: &mut String, heading: &str, per_label: &BTreeMap<String, ClassMetrics>) {
-    line(
-        out,
-        &format!("| {heading} | precision | recall | F1 | support | predicted |"),
-    );
+    line(out, &format!("| {heading} | precision | recall | F1 | support | predicted |"));
     line(out, "|---|---:|---:|---:|---:|---:|");
     for (label, m) in worst_first(per_label) {
         line(
@@ -68,26 +62,15 @@ fn label_table(out: &mut String, heading: &str, per_label: &BTreeMap<String, Cla
 /// nearest the model's threshold, flagged.
 fn threshold_rows(curve: &[ThresholdPoint], model: Option<f32>) -> Vec<(ThresholdPoint, bool)> {
     let nearest = model.and_then(|t| {
-        curve.iter().min_by(|a, b| {
-            (a.threshold - f64::from(t))
-                .abs()
-                .total_cmp(&(b.threshold - f64::from(t)).abs())
-        })
+        curve.iter().min_by(|a, b| (a.threshold - f64::from(t)).abs().total_cmp(&(b.threshold - f64::from(t)).abs()))
     });
     let mut rows: Vec<(ThresholdPoint, bool)> = curve
         .iter()
-        .filter(|p| {
-            THRESHOLDS_SHOWN
-                .iter()
-                .any(|t| (p.threshold - t).abs() < 1e-9)
-        })
+        .filter(|p| THRESHOLDS_SHOWN.iter().any(|t| (p.threshold - t).abs() < 1e-9))
         .map(|p| (*p, false))
         .collect();
     if let Some(point) = nearest {
-        match rows
-            .iter_mut()
-            .find(|(p, _)| (p.threshold - point.threshold).abs() < 1e-9)
-        {
+        match rows.iter_mut().find(|(p, _)| (p.threshold - point.threshold).abs() < 1e-9) {
             Some(row) => row.1 = true,
             None => rows.push((*point, true)),
         }
@@ -118,21 +101,11 @@ impl Report {
             ("OOS precision", fraction(intent.oos_precision)),
             ("intent macro F1", fraction(intent.macro_f1)),
             ("ECE (top-1, 15 bins)", fraction(intent.ece)),
-            (
-                "model threshold",
-                self.model_threshold
-                    .map_or_else(|| "—".to_owned(), |t| format!("{t:.2}")),
-            ),
+            ("model threshold", self.model_threshold.map_or_else(|| "—".to_owned(), |t| format!("{t:.2}"))),
         ];
         if let Some(entities) = &self.entities {
-            summary.push((
-                "entity micro F1 (exact)",
-                fraction(Some(entities.exact.micro_f1)),
-            ));
-            summary.push((
-                "entity micro F1 (partial)",
-                fraction(Some(entities.partial.micro_f1)),
-            ));
+            summary.push(("entity micro F1 (exact)", fraction(Some(entities.exact.micro_f1))));
+            summary.push(("entity micro F1 (partial)", fraction(Some(entities.partial.micro_f1))));
         }
         if let Some(signals) = &self.signals {
             summary.push(("signal macro F1", fraction(signals.macro_f1)));
@@ -155,15 +128,7 @@ impl Report {
             line(&mut out, "| gold | predicted | count |");
             line(&mut out, "|---|---|---:|");
             for pair in &intent.confused_pairs {
-                line(
-                    &mut out,
-                    &format!(
-                        "| {} | {} | {} |",
-                        cell(&pair.gold),
-                        cell(&pair.predicted),
-                        pair.count
-                    ),
-                );
+                line(&mut out, &format!("| {} | {} | {} |", cell(&pair.gold), cell(&pair.predicted), pair.count));
             }
         }
 
@@ -173,10 +138,7 @@ impl Report {
             line(&mut out, "");
             line(&mut out, &format!("ECE: {}", fraction(intent.ece)));
             line(&mut out, "");
-            line(
-                &mut out,
-                "| confidence | count | mean confidence | accuracy |",
-            );
+            line(&mut out, "| confidence | count | mean confidence | accuracy |");
             line(&mut out, "|---|---:|---:|---:|");
             for bin in intent.reliability.iter().filter(|b| b.count > 0) {
                 line(
@@ -195,15 +157,9 @@ impl Report {
 
         if !intent.threshold_curve.is_empty() {
             line(&mut out, "");
-            line(
-                &mut out,
-                "## Threshold sweep (top-1 kept if probability >= t)",
-            );
+            line(&mut out, "## Threshold sweep (top-1 kept if probability >= t)");
             line(&mut out, "");
-            line(
-                &mut out,
-                "| t | in-scope accuracy | in-scope retention | OOS recall | accuracy |",
-            );
+            line(&mut out, "| t | in-scope accuracy | in-scope retention | OOS recall | accuracy |");
             line(&mut out, "|---:|---:|---:|---:|---:|");
             for (p, is_model) in threshold_rows(&intent.threshold_curve, self.model_threshold) {
                 let marker = if is_model { " (model)" } else { "" };
@@ -233,10 +189,7 @@ impl Report {
                 ),
             );
             line(&mut out, "");
-            line(
-                &mut out,
-                "| match | micro P | micro R | micro F1 | macro F1 |",
-            );
+            line(&mut out, "| match | micro P | micro R | micro F1 | macro F1 |");
             line(&mut out, "|---|---:|---:|---:|---:|");
             for (name, m) in [("exact", &entities.exact), ("partial", &entities.partial)] {
                 line(
@@ -252,15 +205,9 @@ impl Report {
             }
             if !entities.exact.per_type.is_empty() {
                 line(&mut out, "");
-                line(
-                    &mut out,
-                    "Exact match per type (lowest F1 first); partial F1 beside it:",
-                );
+                line(&mut out, "Exact match per type (lowest F1 first); partial F1 beside it:");
                 line(&mut out, "");
-                line(
-                    &mut out,
-                    "| entity | precision | recall | F1 | partial F1 | support | predicted |",
-                );
+                line(&mut out, "| entity | precision | recall | F1 | partial F1 | support | predicted |");
                 line(&mut out, "|---|---:|---:|---:|---:|---:|---:|");
                 for (label, m) in worst_first(&entities.exact.per_type) {
                     let partial = entities.partial.per_type.get(label).map(|p| p.f1);
@@ -281,23 +228,12 @@ impl Report {
             }
             if !entities.type_confusion.is_empty() {
                 line(&mut out, "");
-                line(
-                    &mut out,
-                    "Type confusions (same or overlapping span, other type):",
-                );
+                line(&mut out, "Type confusions (same or overlapping span, other type):");
                 line(&mut out, "");
                 line(&mut out, "| gold type | predicted type | count |");
                 line(&mut out, "|---|---|---:|");
                 for c in &entities.type_confusion {
-                    line(
-                        &mut out,
-                        &format!(
-                            "| {} | {} | {} |",
-                            cell(&c.gold),
-                            cell(&c.predicted),
-                            c.count
-                        ),
-                    );
+                    line(&mut out, &format!("| {} | {} | {} |", cell(&c.gold), cell(&c.predicted), c.count));
                 }
             }
         }
@@ -306,14 +242,7 @@ impl Report {
             line(&mut out, "");
             line(&mut out, "## Signals");
             line(&mut out, "");
-            line(
-                &mut out,
-                &format!(
-                    "{} examples, macro F1 {}.",
-                    signals.count,
-                    fraction(signals.macro_f1)
-                ),
-            );
+            line(&mut out, &format!("{} examples, macro F1 {}.", signals.count, fraction(signals.macro_f1)));
             if !signals.per_signal.is_empty() {
                 line(&mut out, "");
                 label_table(&mut out, "signal", &signals.per_signal);
@@ -324,10 +253,7 @@ impl Report {
             line(&mut out, "");
             line(&mut out, "## Languages");
             line(&mut out, "");
-            line(
-                &mut out,
-                "| language | examples | intent accuracy | in-scope accuracy | slot F1 |",
-            );
+            line(&mut out, "| language | examples | intent accuracy | in-scope accuracy | slot F1 |");
             line(&mut out, "|---|---:|---:|---:|---:|");
             for (language, l) in &self.per_language {
                 line(

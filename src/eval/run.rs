@@ -1,6 +1,6 @@
 //! Running a model over labelled data, and the benchmark suites.
 
-use super::{evaluate, EvalInput, IntentOutcome, Report, SignalOutcome};
+use super::{evaluate, EntityOutcome, EvalInput, IntentOutcome, Report, SignalOutcome, Span};
 use crate::data::TrainingData;
 use crate::error::Result;
 use crate::nlu::{Nlu, ProgressFn};
@@ -16,6 +16,11 @@ pub fn evaluate_model(nlu: &Nlu, data: &TrainingData, progress: ProgressFn) -> R
 pub fn outcomes(nlu: &Nlu, data: &TrainingData, progress: ProgressFn) -> Result<EvalInput> {
     let mut intents = Vec::with_capacity(data.examples.len());
     let mut signals = Vec::new();
+    let mut entities = Vec::new();
+    // Only entity types the data annotates can be judged: a built-in `number` in a data set
+    // that never annotates numbers is neither right nor wrong.
+    let annotated: std::collections::BTreeSet<&str> =
+        data.examples.iter().flat_map(|e| e.entities.iter().map(|a| a.entity.as_str())).collect();
     let total = data.examples.len();
     progress("evaluating", 0, total);
     for (i, chunk) in data.examples.chunks(256).enumerate() {
@@ -25,33 +30,34 @@ pub fn outcomes(nlu: &Nlu, data: &TrainingData, progress: ProgressFn) -> Result<
             intents.push(IntentOutcome {
                 gold: example.intent.clone(),
                 predicted: parse.intent().map(str::to_string),
-                ranking: parse
-                    .ranking
-                    .iter()
-                    .map(|s| (s.name.clone(), s.confidence))
-                    .collect(),
+                ranking: parse.ranking.iter().map(|s| (s.name.clone(), s.confidence)).collect(),
                 language: example.language.clone(),
             });
+            if !annotated.is_empty() {
+                entities.push(EntityOutcome {
+                    gold: example
+                        .entities
+                        .iter()
+                        .map(|a| Span { entity: a.entity.clone(), start: a.start, end: a.end })
+                        .collect(),
+                    predicted: parse
+                        .entities
+                        .iter()
+                        .filter(|e| annotated.contains(e.entity.as_str()))
+                        .map(|e| Span { entity: e.entity.clone(), start: e.start, end: e.end })
+                        .collect(),
+                });
+            }
             if !parse.signals.is_empty() || !example.signals.is_empty() {
                 signals.push(SignalOutcome {
                     gold: example.signals.clone(),
-                    predicted: parse
-                        .signals
-                        .iter()
-                        .filter(|s| s.active)
-                        .map(|s| s.name.clone())
-                        .collect(),
+                    predicted: parse.signals.iter().filter(|s| s.active).map(|s| s.name.clone()).collect(),
                 });
             }
         }
         progress("evaluating", ((i + 1) * 256).min(total), total);
     }
-    Ok(EvalInput {
-        intents,
-        entities: Vec::new(),
-        signals,
-        model_threshold: Some(nlu.thresholds().confidence),
-    })
+    Ok(EvalInput { intents, entities, signals, model_threshold: Some(nlu.thresholds().confidence) })
 }
 
 /// Where the benchmark suites find their data.
@@ -65,10 +71,7 @@ pub struct BenchmarkOptions {
 
 impl Default for BenchmarkOptions {
     fn default() -> Self {
-        Self {
-            datasets: PathBuf::from("../shared/datasets"),
-            eval_dir: None,
-        }
+        Self { datasets: PathBuf::from("../shared/datasets"), eval_dir: None }
     }
 }
 
@@ -83,11 +86,8 @@ pub(crate) fn xsid_test_sets(dir: &Path) -> Result<Vec<(String, TrainingData)>> 
     files.sort();
     let mut sets: Vec<(String, TrainingData)> = Vec::new();
     for path in files {
-        let Some(lang) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.split('.').next())
-            .map(str::to_string)
+        let Some(lang) =
+            path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('.').next()).map(str::to_string)
         else {
             continue;
         };
@@ -115,13 +115,7 @@ pub fn run_benchmark(
     let dir = options.datasets.join(&suite);
     let splits = crate::data::benchmarks::load(&suite, &dir)?;
     let started = std::time::Instant::now();
-    let nlu = Nlu::train_with_encoder(
-        encoder,
-        &splits.train,
-        splits.valid.as_ref(),
-        config,
-        progress,
-    )?;
+    let nlu = Nlu::train_with_encoder(encoder, &splits.train, splits.valid.as_ref(), config, progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let report = evaluate_model(&nlu, &splits.test, progress)?;
     let mut json = serde_json::json!({

@@ -7,10 +7,7 @@ use super::*;
 const EPS: f64 = 1e-6;
 
 fn close(actual: f64, expected: f64) {
-    assert!(
-        (actual - expected).abs() < EPS,
-        "expected {expected}, got {actual}"
-    );
+    assert!((actual - expected).abs() < EPS, "expected {expected}, got {actual}");
 }
 
 fn some_close(actual: Option<f64>, expected: f64) {
@@ -30,11 +27,7 @@ fn intent(gold: Option<&str>, predicted: Option<&str>, top: &str, p: f32) -> Int
 }
 
 fn span(entity: &str, start: usize, end: usize) -> Span {
-    Span {
-        entity: entity.to_owned(),
-        start,
-        end,
-    }
+    Span { entity: entity.to_owned(), start, end }
 }
 
 /// Six examples, two intents `a` and `b`, two out of scope; the model's threshold is 0.5.
@@ -59,10 +52,7 @@ fn six_intents() -> Vec<IntentOutcome> {
 
 #[test]
 fn intent_summary_metrics() {
-    let r = evaluate(&EvalInput {
-        intents: six_intents(),
-        ..EvalInput::default()
-    });
+    let r = evaluate(&EvalInput { intents: six_intents(), ..EvalInput::default() });
     let i = &r.intent;
     assert_eq!((i.count, i.oos_count), (6, 2));
     some_close(i.accuracy, 3.0 / 6.0); // 1, 3, 5
@@ -73,11 +63,7 @@ fn intent_summary_metrics() {
 
 #[test]
 fn per_intent_and_macro_f1() {
-    let i = evaluate(&EvalInput {
-        intents: six_intents(),
-        ..EvalInput::default()
-    })
-    .intent;
+    let i = evaluate(&EvalInput { intents: six_intents(), ..EvalInput::default() }).intent;
     // a: gold {1,2}, predicted {1}: P 1, R 1/2, F1 2/3.
     let a = i.per_intent["a"];
     assert_eq!((a.support, a.predictions, a.true_positives), (2, 1, 1));
@@ -96,35 +82,16 @@ fn per_intent_and_macro_f1() {
 
 #[test]
 fn confusion_and_confused_pairs() {
-    let i = evaluate(&EvalInput {
-        intents: six_intents(),
-        ..EvalInput::default()
-    })
-    .intent;
-    let cell = |g: &str, p: &str| {
-        i.confusion
-            .iter()
-            .find(|c| c.gold == g && c.predicted == p)
-            .map_or(0, |c| c.count)
-    };
+    let i = evaluate(&EvalInput { intents: six_intents(), ..EvalInput::default() }).intent;
+    let cell = |g: &str, p: &str| i.confusion.iter().find(|c| c.gold == g && c.predicted == p).map_or(0, |c| c.count);
     assert_eq!(cell("a", "a"), 1);
     assert_eq!(cell("b", FALLBACK_LABEL), 1);
     assert_eq!(cell(FALLBACK_LABEL, FALLBACK_LABEL), 1);
     assert_eq!(i.confusion.iter().map(|c| c.count).sum::<usize>(), 6);
     // Off-diagonal cells all have count 1: ordered by gold, then predicted ("(" < "a").
-    let pairs: Vec<(&str, &str, usize)> = i
-        .confused_pairs
-        .iter()
-        .map(|c| (c.gold.as_str(), c.predicted.as_str(), c.count))
-        .collect();
-    assert_eq!(
-        pairs,
-        vec![
-            (FALLBACK_LABEL, "b", 1),
-            ("a", "b", 1),
-            ("b", FALLBACK_LABEL, 1)
-        ]
-    );
+    let pairs: Vec<(&str, &str, usize)> =
+        i.confused_pairs.iter().map(|c| (c.gold.as_str(), c.predicted.as_str(), c.count)).collect();
+    assert_eq!(pairs, vec![(FALLBACK_LABEL, "b", 1), ("a", "b", 1), ("b", FALLBACK_LABEL, 1)]);
 }
 
 #[test]
@@ -135,11 +102,7 @@ fn confused_pairs_keep_the_largest_twenty() {
             intents.push(intent(Some(&format!("g{k:02}")), Some("x"), "x", 0.5));
         }
     }
-    let i = evaluate(&EvalInput {
-        intents,
-        ..EvalInput::default()
-    })
-    .intent;
+    let i = evaluate(&EvalInput { intents, ..EvalInput::default() }).intent;
     assert_eq!(i.confused_pairs.len(), CONFUSED_PAIRS_SHOWN);
     assert_eq!(i.confused_pairs[0].gold, "g24");
     assert_eq!(i.confused_pairs[0].count, 25);
@@ -148,11 +111,7 @@ fn confused_pairs_keep_the_largest_twenty() {
 
 #[test]
 fn ece_and_reliability_by_hand() {
-    let i = evaluate(&EvalInput {
-        intents: six_intents(),
-        ..EvalInput::default()
-    })
-    .intent;
+    let i = evaluate(&EvalInput { intents: six_intents(), ..EvalInput::default() }).intent;
     // In-scope examples only; top-1 correctness ignores the fallback decision:
     // 0.9 right (bin 13), 0.6 wrong (bin 9), 0.8 right (bin 12), 0.4 right (bin 6).
     // ECE = (0.1 + 0.6 + 0.2 + 0.6) / 4 = 0.375.
@@ -180,13 +139,7 @@ fn ece_is_zero_when_perfectly_calibrated() {
             intents.push(intent(Some("a"), Some(top), top, p));
         }
     }
-    let ece = evaluate(&EvalInput {
-        intents,
-        ..EvalInput::default()
-    })
-    .intent
-    .ece
-    .unwrap();
+    let ece = evaluate(&EvalInput { intents, ..EvalInput::default() }).intent.ece.unwrap();
     assert!(ece < 1e-6, "ECE {ece}");
 }
 
@@ -195,16 +148,9 @@ fn ece_edges_probability_one_and_not_finite() {
     let intents = vec![
         intent(Some("a"), Some("a"), "a", 1.0),
         intent(Some("a"), Some("a"), "a", f32::NAN),
-        IntentOutcome {
-            ranking: Vec::new(),
-            ..intent(Some("a"), None, "a", 0.0)
-        },
+        IntentOutcome { ranking: Vec::new(), ..intent(Some("a"), None, "a", 0.0) },
     ];
-    let i = evaluate(&EvalInput {
-        intents,
-        ..EvalInput::default()
-    })
-    .intent;
+    let i = evaluate(&EvalInput { intents, ..EvalInput::default() }).intent;
     // Only the 1.0 example is usable; it lands in the last bin and is perfectly calibrated.
     assert_eq!(i.reliability[14].count, 1);
     assert_eq!(i.reliability.iter().map(|b| b.count).sum::<usize>(), 1);
@@ -214,12 +160,7 @@ fn ece_edges_probability_one_and_not_finite() {
 
 #[test]
 fn threshold_curve_by_hand() {
-    let curve = evaluate(&EvalInput {
-        intents: six_intents(),
-        ..EvalInput::default()
-    })
-    .intent
-    .threshold_curve;
+    let curve = evaluate(&EvalInput { intents: six_intents(), ..EvalInput::default() }).intent.threshold_curve;
     assert_eq!(curve.len(), 101);
     let at = |t: usize| curve[t];
     close(at(50).threshold, 0.5);
@@ -245,15 +186,8 @@ fn threshold_curve_by_hand() {
 
 #[test]
 fn no_oos_examples_gives_null_oos_metrics() {
-    let intents = vec![
-        intent(Some("a"), Some("a"), "a", 0.9),
-        intent(Some("a"), None, "a", 0.2),
-    ];
-    let i = evaluate(&EvalInput {
-        intents,
-        ..EvalInput::default()
-    })
-    .intent;
+    let intents = vec![intent(Some("a"), Some("a"), "a", 0.9), intent(Some("a"), None, "a", 0.2)];
+    let i = evaluate(&EvalInput { intents, ..EvalInput::default() }).intent;
     assert_eq!(i.oos_count, 0);
     assert_eq!(i.oos_recall, None);
     assert_eq!(i.oos_precision, None);
@@ -265,11 +199,7 @@ fn no_oos_examples_gives_null_oos_metrics() {
 #[test]
 fn oos_precision_is_null_without_fallbacks() {
     let intents = vec![intent(None, Some("a"), "a", 0.9)];
-    let i = evaluate(&EvalInput {
-        intents,
-        ..EvalInput::default()
-    })
-    .intent;
+    let i = evaluate(&EvalInput { intents, ..EvalInput::default() }).intent;
     some_close(i.oos_recall, 0.0);
     assert_eq!(i.oos_precision, None);
     assert_eq!(i.in_scope_accuracy, None);
@@ -292,12 +222,7 @@ fn entity_examples() -> Vec<EntityOutcome> {
 
 #[test]
 fn entities_exact() {
-    let e = evaluate(&EvalInput {
-        entities: entity_examples(),
-        ..EvalInput::default()
-    })
-    .entities
-    .unwrap();
+    let e = evaluate(&EvalInput { entities: entity_examples(), ..EvalInput::default() }).entities.unwrap();
     assert_eq!((e.count, e.gold_spans, e.predicted_spans), (2, 4, 5));
     // tp = PER 0..5 + one DATE 0..4 = 2: P 2/5, R 2/4, F1 0.8/1.8.
     close(e.exact.micro_precision, 0.4);
@@ -313,12 +238,7 @@ fn entities_exact() {
 
 #[test]
 fn entities_partial_and_type_confusion() {
-    let e = evaluate(&EvalInput {
-        entities: entity_examples(),
-        ..EvalInput::default()
-    })
-    .entities
-    .unwrap();
+    let e = evaluate(&EvalInput { entities: entity_examples(), ..EvalInput::default() }).entities.unwrap();
     // LOC 11..15 now matches LOC 10..15: tp 3, P 3/5, R 3/4.
     close(e.partial.micro_precision, 0.6);
     close(e.partial.micro_recall, 0.75);
@@ -326,14 +246,7 @@ fn entities_partial_and_type_confusion() {
     close(e.partial.per_type["LOC"].f1, 2.0 / 3.0); // P 1/2, R 1
     some_close(e.partial.macro_f1, 2.0 / 3.0);
     // PER 6..10 predicted as LOC 6..10; the duplicate DATE is not a type confusion.
-    assert_eq!(
-        e.type_confusion,
-        vec![TypeConfusion {
-            gold: "PER".to_owned(),
-            predicted: "LOC".to_owned(),
-            count: 1
-        }]
-    );
+    assert_eq!(e.type_confusion, vec![TypeConfusion { gold: "PER".to_owned(), predicted: "LOC".to_owned(), count: 1 }]);
 }
 
 #[test]
@@ -361,29 +274,12 @@ fn partial_matching_is_one_to_one_and_prefers_larger_overlap() {
 fn signals_per_signal() {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
     let signals = vec![
-        SignalOutcome {
-            gold: s(&["frustrated"]),
-            predicted: s(&["frustrated", "wants_human"]),
-        },
-        SignalOutcome {
-            gold: s(&["wants_human"]),
-            predicted: s(&[]),
-        },
-        SignalOutcome {
-            gold: s(&[]),
-            predicted: s(&["frustrated"]),
-        },
-        SignalOutcome {
-            gold: s(&["frustrated", "frustrated"]),
-            predicted: s(&["frustrated"]),
-        },
+        SignalOutcome { gold: s(&["frustrated"]), predicted: s(&["frustrated", "wants_human"]) },
+        SignalOutcome { gold: s(&["wants_human"]), predicted: s(&[]) },
+        SignalOutcome { gold: s(&[]), predicted: s(&["frustrated"]) },
+        SignalOutcome { gold: s(&["frustrated", "frustrated"]), predicted: s(&["frustrated"]) },
     ];
-    let r = evaluate(&EvalInput {
-        signals,
-        ..EvalInput::default()
-    })
-    .signals
-    .unwrap();
+    let r = evaluate(&EvalInput { signals, ..EvalInput::default() }).signals.unwrap();
     assert_eq!(r.count, 4);
     // frustrated: gold in 1, 4; predicted in 1, 3, 4: P 2/3, R 1, F1 0.8.
     let f = r.per_signal["frustrated"];
@@ -396,10 +292,7 @@ fn signals_per_signal() {
 
 #[test]
 fn per_language_with_aligned_entities() {
-    let mut input = EvalInput {
-        intents: six_intents(),
-        ..EvalInput::default()
-    };
+    let mut input = EvalInput { intents: six_intents(), ..EvalInput::default() };
     let r = evaluate(&input);
     assert_eq!(r.per_language.len(), 2); // examples without a language are left out
     assert_eq!(r.per_language["en"].count, 2);
@@ -462,10 +355,7 @@ fn full_input() -> EvalInput {
     let mut input = EvalInput {
         intents: six_intents(),
         entities: entity_examples(),
-        signals: vec![SignalOutcome {
-            gold: vec!["frustrated".to_owned()],
-            predicted: vec!["frustrated".to_owned()],
-        }],
+        signals: vec![SignalOutcome { gold: vec!["frustrated".to_owned()], predicted: vec!["frustrated".to_owned()] }],
         model_threshold: Some(0.5),
     };
     input.entities.resize(6, EntityOutcome::default());
@@ -494,13 +384,7 @@ fn json_keys_and_round_trip() {
     }
     assert!(v["intent"]["per_intent"]["a"]["f1"].is_number());
     assert_eq!(v["intent"]["threshold_curve"][50]["threshold"], 0.5);
-    for key in [
-        "micro_f1",
-        "micro_precision",
-        "micro_recall",
-        "macro_f1",
-        "per_type",
-    ] {
+    for key in ["micro_f1", "micro_precision", "micro_recall", "macro_f1", "per_type"] {
         assert!(v["entities"].get(key).is_some(), "entities.{key}");
         assert!(v["entities"]["partial"].get(key).is_some(), "partial.{key}");
     }
@@ -539,19 +423,12 @@ fn markdown_lists_problems_first() {
 #[test]
 fn markdown_escapes_table_cells() {
     let intents = vec![intent(Some("a|b"), Some("a|b"), "a|b", 0.9)];
-    let md = evaluate(&EvalInput {
-        intents,
-        ..EvalInput::default()
-    })
-    .to_markdown();
+    let md = evaluate(&EvalInput { intents, ..EvalInput::default() }).to_markdown();
     assert!(md.contains("| a\\|b |"), "{md}");
 }
 
 #[test]
 fn non_finite_model_threshold_is_dropped() {
-    let r = evaluate(&EvalInput {
-        model_threshold: Some(f32::NAN),
-        ..EvalInput::default()
-    });
+    let r = evaluate(&EvalInput { model_threshold: Some(f32::NAN), ..EvalInput::default() });
     assert_eq!(r.model_threshold, None);
 }

@@ -105,16 +105,11 @@ impl Head {
     pub fn from_tensors(tensors: &HashMap<String, Tensor>, prefix: &str) -> Result<Option<Self>> {
         let get1 = |name: String| -> Result<Option<Array1<f32>>> {
             match tensors.get(&name) {
-                Some(t) => Ok(Some(Array1::from(
-                    t.to_dtype(DType::F32)?.to_vec1::<f32>()?,
-                ))),
+                Some(t) => Ok(Some(Array1::from(t.to_dtype(DType::F32)?.to_vec1::<f32>()?))),
                 None => Ok(None),
             }
         };
-        let (Some(mean), Some(scale)) = (
-            get1(format!("{prefix}.mean"))?,
-            get1(format!("{prefix}.scale"))?,
-        ) else {
+        let (Some(mean), Some(scale)) = (get1(format!("{prefix}.mean"))?, get1(format!("{prefix}.scale"))?) else {
             return Ok(None);
         };
         let mut layers = Vec::new();
@@ -122,35 +117,25 @@ impl Head {
             let Some(w) = tensors.get(&format!("{prefix}.layer{i}.weight")) else {
                 break;
             };
-            let b = get1(format!("{prefix}.layer{i}.bias"))?.ok_or_else(|| {
-                Error::InvalidArgument(format!("{prefix}.layer{i}.bias is missing"))
-            })?;
+            let b = get1(format!("{prefix}.layer{i}.bias"))?
+                .ok_or_else(|| Error::InvalidArgument(format!("{prefix}.layer{i}.bias is missing")))?;
             let (rows, cols) = w.dims2()?;
             let values = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            let w = Array2::from_shape_vec((rows, cols), values)
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let w = Array2::from_shape_vec((rows, cols), values).map_err(|e| Error::InvalidArgument(e.to_string()))?;
             layers.push((w, b));
         }
         // Shapes must chain, or inference would panic inside ndarray.
         let mut width = mean.len();
         if scale.len() != width || layers.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "{prefix}: inconsistent head shapes"
-            )));
+            return Err(Error::InvalidArgument(format!("{prefix}: inconsistent head shapes")));
         }
         for (w, b) in &layers {
             if w.ncols() != width || w.nrows() != b.len() {
-                return Err(Error::InvalidArgument(format!(
-                    "{prefix}: inconsistent head shapes"
-                )));
+                return Err(Error::InvalidArgument(format!("{prefix}: inconsistent head shapes")));
             }
             width = w.nrows();
         }
-        Ok(Some(Self {
-            mean,
-            scale,
-            layers,
-        }))
+        Ok(Some(Self { mean, scale, layers }))
     }
 }
 
@@ -166,9 +151,7 @@ pub fn train(
 ) -> Result<Head> {
     let _span = tracing::debug_span!("train_head", n = x.nrows(), classes).entered();
     if x.nrows() == 0 || x.nrows() != y.len() || classes == 0 {
-        return Err(Error::Data(
-            "no training examples for the intent head".into(),
-        ));
+        return Err(Error::Data("no training examples for the intent head".into()));
     }
     let dim = x.ncols();
     let mean = x.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(dim));
@@ -177,26 +160,14 @@ pub fn train(
     let dev = Device::Cpu;
     let to_tensor = |m: Array2<f32>| -> Result<Tensor> {
         let shape = m.dim();
-        Ok(Tensor::from_vec(
-            m.into_raw_vec_and_offset().0,
-            shape,
-            &dev,
-        )?)
+        Ok(Tensor::from_vec(m.into_raw_vec_and_offset().0, shape, &dev)?)
     };
     let xs = to_tensor(standardise(x))?;
-    let ys = Tensor::from_vec(
-        y.iter().map(|&c| c as u32).collect::<Vec<_>>(),
-        y.len(),
-        &dev,
-    )?;
+    let ys = Tensor::from_vec(y.iter().map(|&c| c as u32).collect::<Vec<_>>(), y.len(), &dev)?;
     let held = match held_out {
         Some((hx, hy)) if hx.nrows() > 0 => Some((
             to_tensor(standardise(hx))?,
-            Tensor::from_vec(
-                hy.iter().map(|&c| c as u32).collect::<Vec<_>>(),
-                hy.len(),
-                &dev,
-            )?,
+            Tensor::from_vec(hy.iter().map(|&c| c as u32).collect::<Vec<_>>(), hy.len(), &dev)?,
         )),
         _ => None,
     };
@@ -210,22 +181,14 @@ pub fn train(
     let n = y.len() as f32;
     let class_weights: Vec<f32> = counts
         .iter()
-        .map(|&k| {
-            if config.class_weighting && k > 0.0 {
-                n / (classes as f32 * k)
-            } else {
-                1.0
-            }
-        })
+        .map(|&k| if config.class_weighting && k > 0.0 { n / (classes as f32 * k) } else { 1.0 })
         .collect();
     let class_weights = Tensor::from_vec(class_weights, classes, &dev)?;
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut init = |rows: usize, cols: usize| -> Result<(Var, Var)> {
         let bound = (1.0 / cols as f32).sqrt();
-        let w: Vec<f32> = (0..rows * cols)
-            .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * bound)
-            .collect();
+        let w: Vec<f32> = (0..rows * cols).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * bound).collect();
         Ok((
             Var::from_tensor(&Tensor::from_vec(w, (rows, cols), &dev)?)?,
             Var::from_tensor(&Tensor::zeros(rows, DType::F32, &dev)?)?,
@@ -242,9 +205,7 @@ pub fn train(
         let mut h = input.clone();
         let last = vars.len() - 1;
         for (i, (w, b)) in vars.iter().enumerate() {
-            h = h
-                .matmul(&w.as_tensor().t()?)?
-                .broadcast_add(b.as_tensor())?;
+            h = h.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
             if i < last {
                 h = h.relu()?;
             }
@@ -259,17 +220,10 @@ pub fn train(
         (picked * &weights)?.sum_all()?.neg()? / weights.sum_all()?.to_scalar::<f32>()? as f64
     };
 
-    let params: Vec<Var> = vars
-        .iter()
-        .flat_map(|(w, b)| [w.clone(), b.clone()])
-        .collect();
+    let params: Vec<Var> = vars.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect();
     let mut optimizer = AdamW::new(
         params,
-        ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: config.weight_decay,
-            ..Default::default()
-        },
+        ParamsAdamW { lr: config.learning_rate, weight_decay: config.weight_decay, ..Default::default() },
     )?;
     let mut order: Vec<u32> = (0..y.len() as u32).collect();
     let mut best: Option<(f32, Vec<(Tensor, Tensor)>)> = None;
@@ -301,10 +255,7 @@ pub fn train(
     }
     let final_tensors: Vec<(Tensor, Tensor)> = match best {
         Some((_, snapshot)) => snapshot,
-        None => vars
-            .iter()
-            .map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone()))
-            .collect(),
+        None => vars.iter().map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone())).collect(),
     };
     let mut layers = Vec::new();
     for (w, b) in final_tensors {
@@ -313,11 +264,7 @@ pub fn train(
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         layers.push((w, Array1::from(b.to_vec1::<f32>()?)));
     }
-    Ok(Head {
-        mean,
-        scale: std,
-        layers,
-    })
+    Ok(Head { mean, scale: std, layers })
 }
 
 /// Softmax of `logits / temperature`.
@@ -351,23 +298,14 @@ mod tests {
     #[test]
     fn learns_separable_classes_deterministically() {
         let (x, y) = blobs(1);
-        let config = HeadConfig {
-            max_epochs: 60,
-            learning_rate: 0.05,
-            ..Default::default()
-        };
+        let config = HeadConfig { max_epochs: 60, learning_rate: 0.05, ..Default::default() };
         let a = train(&x, &y, 3, Some((&x, &y)), &config, 9).unwrap();
         let b = train(&x, &y, 3, Some((&x, &y)), &config, 9).unwrap();
         let mut correct = 0;
         for (row, &label) in x.rows().into_iter().zip(&y) {
             let la = a.logits(row);
             assert_eq!(la, b.logits(row), "same seed, same model");
-            let best = la
-                .iter()
-                .enumerate()
-                .max_by(|p, q| p.1.total_cmp(q.1))
-                .unwrap()
-                .0;
+            let best = la.iter().enumerate().max_by(|p, q| p.1.total_cmp(q.1)).unwrap().0;
             correct += usize::from(best == label);
         }
         assert!(correct >= 85, "{correct}/90");
@@ -376,15 +314,9 @@ mod tests {
     #[test]
     fn mlp_head_round_trips_through_tensors() {
         let (x, y) = blobs(2);
-        let config = HeadConfig {
-            hidden: 8,
-            max_epochs: 5,
-            ..Default::default()
-        };
+        let config = HeadConfig { hidden: 8, max_epochs: 5, ..Default::default() };
         let head = train(&x, &y, 3, None, &config, 1).unwrap();
-        let restored = Head::from_tensors(&head.to_tensors("intent").unwrap(), "intent")
-            .unwrap()
-            .unwrap();
+        let restored = Head::from_tensors(&head.to_tensors("intent").unwrap(), "intent").unwrap().unwrap();
         assert_eq!(head.logits(x.row(0)), restored.logits(x.row(0)));
         assert_eq!(restored.classes(), 3);
     }

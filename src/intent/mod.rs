@@ -9,9 +9,7 @@ pub mod calibrate;
 pub mod head;
 
 use crate::error::{Error, Result};
-use calibrate::{
-    choose_margin, choose_threshold, fit_temperature, oos_class_wins, Scored, ThresholdChoice,
-};
+use calibrate::{choose_margin, choose_threshold, fit_temperature, oos_class_wins, Scored, ThresholdChoice};
 use head::{Head, HeadConfig};
 use ndarray::{Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
@@ -112,12 +110,7 @@ pub struct IntentConfig {
 
 impl Default for IntentConfig {
     fn default() -> Self {
-        Self {
-            head: HeadConfig::default(),
-            target_retention: 0.99,
-            ambiguity_cost: 0.005,
-            held_out_share: 0.1,
-        }
+        Self { head: HeadConfig::default(), target_retention: 0.99, ambiguity_cost: 0.005, held_out_share: 0.1 }
     }
 }
 
@@ -160,27 +153,15 @@ impl IntentClassifier {
         };
         let y: Vec<usize> = train.labels.iter().filter_map(class_of).collect();
         if y.len() != train.labels.len() {
-            return Err(Error::Data(
-                "an example's intent is not among the classes".into(),
-            ));
+            return Err(Error::Data("an example's intent is not among the classes".into()));
         }
         let (fit_rows, held_rows) = stratified_split(&y, config.held_out_share, seed);
         let select = |rows: &[usize]| -> (Array2<f32>, Vec<usize>) {
-            (
-                train.x.select(ndarray::Axis(0), rows),
-                rows.iter().filter_map(|&r| y.get(r).copied()).collect(),
-            )
+            (train.x.select(ndarray::Axis(0), rows), rows.iter().filter_map(|&r| y.get(r).copied()).collect())
         };
         let (fit_x, fit_y) = select(&fit_rows);
         let (held_x, held_y) = select(&held_rows);
-        let head = head::train(
-            &fit_x,
-            &fit_y,
-            classes.len(),
-            Some((&held_x, &held_y)),
-            &config.head,
-            seed,
-        )?;
+        let head = head::train(&fit_x, &fit_y, classes.len(), Some((&held_x, &held_y)), &config.head, seed)?;
 
         // Calibration data: the validation set when given, else the held-out share.
         let scored: Vec<Scored> = match &validation {
@@ -194,10 +175,7 @@ impl IntentClassifier {
                             Some(name) => Some(classes.iter().position(|c| c == name)?),
                             None => None,
                         };
-                        Some(Scored {
-                            logits: head.logits(row),
-                            gold,
-                        })
+                        Some(Scored { logits: head.logits(row), gold })
                     })
                     .collect()
             }
@@ -205,30 +183,17 @@ impl IntentClassifier {
                 .rows()
                 .into_iter()
                 .zip(&held_y)
-                .map(|(row, &g)| Scored {
-                    logits: head.logits(row),
-                    gold: (Some(g) != oos_class).then_some(g),
-                })
+                .map(|(row, &g)| Scored { logits: head.logits(row), gold: (Some(g) != oos_class).then_some(g) })
                 .collect(),
         };
         let temperature = fit_temperature(&scored);
-        let threshold_choice =
-            choose_threshold(&scored, temperature, oos_class, config.target_retention);
-        let margin = choose_margin(
-            &scored,
-            temperature,
-            oos_class,
-            threshold_choice.threshold,
-            config.ambiguity_cost,
-        );
+        let threshold_choice = choose_threshold(&scored, temperature, oos_class, config.target_retention);
+        let margin = choose_margin(&scored, temperature, oos_class, threshold_choice.threshold, config.ambiguity_cost);
         let meta = IntentMeta {
             classes,
             oos_class,
             temperature,
-            thresholds: Thresholds {
-                confidence: threshold_choice.threshold,
-                ambiguity_margin: margin,
-            },
+            thresholds: Thresholds { confidence: threshold_choice.threshold, ambiguity_margin: margin },
             threshold_choice,
         };
         Ok(Self { head, meta })
@@ -259,12 +224,7 @@ impl IntentClassifier {
     /// The in-scope intents, sorted.
     pub fn intents(&self) -> impl Iterator<Item = &str> {
         let oos = self.meta.oos_class;
-        self.meta
-            .classes
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| Some(*i) != oos)
-            .map(|(_, c)| c.as_str())
+        self.meta.classes.iter().enumerate().filter(move |(i, _)| Some(*i) != oos).map(|(_, c)| c.as_str())
     }
 
     /// Calibrated in-scope ranking (best first, `top_k` long) and whether the out-of-scope class won.
@@ -282,10 +242,7 @@ impl IntentClassifier {
             .enumerate()
             .filter(|(i, _)| Some(*i) != self.meta.oos_class)
             .filter_map(|(i, &p)| {
-                self.meta.classes.get(i).map(|name| IntentScore {
-                    name: name.clone(),
-                    confidence: p,
-                })
+                self.meta.classes.get(i).map(|name| IntentScore { name: name.clone(), confidence: p })
             })
             .filter(|s| allowed.is_none_or(|a| a.iter().any(|n| n == &s.name)))
             .collect();
@@ -300,14 +257,10 @@ impl IntentClassifier {
             return Decision::OutOfScope { confidence: 0.0 };
         };
         if oos_wins || top.confidence < thresholds.confidence {
-            return Decision::OutOfScope {
-                confidence: top.confidence,
-            };
+            return Decision::OutOfScope { confidence: top.confidence };
         }
         let second = ranking.get(1).map(|s| s.confidence).unwrap_or(0.0);
-        if thresholds.ambiguity_margin > 0.0
-            && top.confidence - second < thresholds.ambiguity_margin
-        {
+        if thresholds.ambiguity_margin > 0.0 && top.confidence - second < thresholds.ambiguity_margin {
             let candidates = ranking
                 .iter()
                 .take(3)
@@ -316,10 +269,7 @@ impl IntentClassifier {
                 .collect();
             return Decision::Ambiguous { candidates };
         }
-        Decision::Intent {
-            name: top.name.clone(),
-            confidence: top.confidence,
-        }
+        Decision::Intent { name: top.name.clone(), confidence: top.confidence }
     }
 }
 
@@ -339,11 +289,7 @@ pub(crate) fn stratified_split(y: &[usize], share: f32, seed: u64) -> (Vec<usize
     let (mut fit, mut held) = (Vec::new(), Vec::new());
     for mut rows in by_class {
         rows.shuffle(&mut rng);
-        let n_held = if rows.len() >= 3 {
-            ((rows.len() as f32 * share).round() as usize).max(1)
-        } else {
-            0
-        };
+        let n_held = if rows.len() >= 3 { ((rows.len() as f32 * share).round() as usize).max(1) } else { 0 };
         held.extend_from_slice(&rows[..n_held]);
         fit.extend_from_slice(&rows[n_held..]);
     }
@@ -359,33 +305,12 @@ mod tests {
     #[test]
     fn decisions_follow_thresholds() {
         let r = |a: f32, b: f32| {
-            vec![
-                IntentScore {
-                    name: "a".into(),
-                    confidence: a,
-                },
-                IntentScore {
-                    name: "b".into(),
-                    confidence: b,
-                },
-            ]
+            vec![IntentScore { name: "a".into(), confidence: a }, IntentScore { name: "b".into(), confidence: b }]
         };
-        let t = Thresholds {
-            confidence: 0.5,
-            ambiguity_margin: 0.1,
-        };
-        assert_eq!(
-            IntentClassifier::decide(&r(0.9, 0.05), false, &t).intent(),
-            Some("a")
-        );
-        assert!(matches!(
-            IntentClassifier::decide(&r(0.4, 0.3), false, &t),
-            Decision::OutOfScope { .. }
-        ));
-        assert!(matches!(
-            IntentClassifier::decide(&r(0.9, 0.05), true, &t),
-            Decision::OutOfScope { .. }
-        ));
+        let t = Thresholds { confidence: 0.5, ambiguity_margin: 0.1 };
+        assert_eq!(IntentClassifier::decide(&r(0.9, 0.05), false, &t).intent(), Some("a"));
+        assert!(matches!(IntentClassifier::decide(&r(0.4, 0.3), false, &t), Decision::OutOfScope { .. }));
+        assert!(matches!(IntentClassifier::decide(&r(0.9, 0.05), true, &t), Decision::OutOfScope { .. }));
         match IntentClassifier::decide(&r(0.52, 0.46), false, &t) {
             Decision::Ambiguous { candidates } => assert_eq!(candidates.len(), 2),
             other => panic!("{other:?}"),

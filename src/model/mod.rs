@@ -59,10 +59,7 @@ pub fn save(dir: &Path, manifest: &Manifest, tensors: &HashMap<String, Tensor>) 
         let weights = staged.join(WEIGHTS_FILE);
         candle_core::safetensors::save(tensors, &weights)?;
         let mut manifest = manifest.clone();
-        manifest.files.insert(
-            WEIGHTS_FILE.to_string(),
-            crate::util::sha256_file(&weights)?,
-        );
+        manifest.files.insert(WEIGHTS_FILE.to_string(), crate::util::sha256_file(&weights)?);
         let json = serde_json::to_string_pretty(&manifest)?;
         crate::util::write_atomic(&staged.join(MANIFEST_FILE), json.as_bytes())?;
         crate::util::replace_dir(&staged, dir)
@@ -80,8 +77,7 @@ pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
     if !dir.is_dir() {
         return Err(Error::Artifact {
             path: dir.to_path_buf(),
-            message: "no such model directory; train one with `entendu train DATA --out DIR`"
-                .into(),
+            message: "no such model directory; train one with `entendu train DATA --out DIR`".into(),
         });
     }
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
@@ -100,18 +96,13 @@ pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
     }
     let manifest: Manifest = serde_json::from_value(version).map_err(|e| Error::Artifact {
         path: manifest_path.clone(),
-        message: format!(
-            "manifest does not match format {FORMAT_VERSION} ({e}); train the model again"
-        ),
+        message: format!("manifest does not match format {FORMAT_VERSION} ({e}); train the model again"),
     })?;
     let weights = dir.join(WEIGHTS_FILE);
-    let expected = manifest
-        .files
-        .get(WEIGHTS_FILE)
-        .ok_or_else(|| Error::Artifact {
-            path: manifest_path.clone(),
-            message: format!("no checksum recorded for {WEIGHTS_FILE}"),
-        })?;
+    let expected = manifest.files.get(WEIGHTS_FILE).ok_or_else(|| Error::Artifact {
+        path: manifest_path.clone(),
+        message: format!("no checksum recorded for {WEIGHTS_FILE}"),
+    })?;
     let actual = crate::util::sha256_file(&weights)?;
     if &actual != expected {
         return Err(Error::Artifact {
@@ -122,10 +113,9 @@ pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
             ),
         });
     }
-    let tensors =
-        candle_core::safetensors::load(&weights, &Device::Cpu).map_err(|e| Error::Artifact {
-            path: weights.clone(),
-            message: format!("unreadable weights ({e}); train the model again"),
-        })?;
+    let tensors = candle_core::safetensors::load(&weights, &Device::Cpu).map_err(|e| Error::Artifact {
+        path: weights.clone(),
+        message: format!("unreadable weights ({e}); train the model again"),
+    })?;
     Ok((manifest, tensors))
 }

@@ -36,8 +36,7 @@ pub fn real_encoder(short: &str) -> Option<Arc<Encoder>> {
 /// On CI (`CI=true`) or with `ENTENDU_REQUIRE_MODELS=1`, a real encoder that cannot be had
 /// fails the test instead of skipping it.
 pub fn must_have_models() -> bool {
-    let set =
-        |name: &str| std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     set("CI") || set("ENTENDU_REQUIRE_MODELS")
 }
 
