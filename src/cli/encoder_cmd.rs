@@ -1,23 +1,11 @@
 //! `entendu encoder …`, `entendu embed`, `entendu similarity`.
 
+use crate::context::Context;
 use crate::input::StdinBatches;
-use anyhow_like::Context;
 use entendu::encoder::fetch::{fetch, FetchFrom};
 use entendu::encoder::{cosine, known_encoders, Encoder, DEFAULT_ENCODER};
 use std::io::Write;
 use std::path::Path;
-
-pub mod anyhow_like {
-    //! Adds the command's context to a library error without losing it.
-    pub trait Context<T> {
-        fn context(self, what: &str) -> Result<T, String>;
-    }
-    impl<T, E: std::fmt::Display> Context<T> for Result<T, E> {
-        fn context(self, what: &str) -> Result<T, String> {
-            self.map_err(|e| format!("{what}: {e}"))
-        }
-    }
-}
 
 /// `entendu encoder fetch [NAME...]`.
 pub fn fetch_cmd(names: &[String], dir: Option<&Path>, from: FetchFrom) -> Result<(), String> {

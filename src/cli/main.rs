@@ -1,5 +1,6 @@
 //! The `entendu` command-line tool: a thin layer over the library.
 
+mod context;
 mod encoder_cmd;
 mod input;
 mod model_cmd;

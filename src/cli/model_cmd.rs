@@ -1,6 +1,7 @@
 //! `entendu train`, `parse`, `eval`, `benchmark`.
 
-use crate::encoder_cmd::{anyhow_like::Context, load_encoder};
+use crate::context::Context;
+use crate::encoder_cmd::load_encoder;
 use crate::input::StdinBatches;
 use entendu::eval::run::{evaluate_model, run_benchmark, BenchmarkOptions};
 use entendu::{Nlu, TrainConfig, TrainingData};
