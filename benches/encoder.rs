@@ -38,7 +38,8 @@ fn encoders() -> Vec<(&'static str, Encoder)> {
 
 fn threads() -> String {
     std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
-        format!("{} (all cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        // Group names become directory names under target/criterion: no spaces.
+        format!("{}-all-cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
     })
 }
 
