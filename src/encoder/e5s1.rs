@@ -244,11 +244,7 @@ pub fn import(container: &Path, tokenizer: &Path, out: &Path, source_note: &str)
         message: format!("not a tokenizer.json: {e}"),
     })?;
 
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let staged = crate::util::sibling(out, "staged");
-    let _ = std::fs::remove_dir_all(&staged);
+    let staged = super::fetch::stage(out)?;
     std::fs::create_dir_all(staged.join("1_Pooling")).map_err(|e| Error::io(&staged, e))?;
 
     let h = model.header;
@@ -281,15 +277,7 @@ pub fn import(container: &Path, tokenizer: &Path, out: &Path, source_note: &str)
         &serde_json::json!({"word_embedding_dimension": h.hidden, "pooling_mode_mean_tokens": true, "pooling_mode_cls_token": false}),
     )?;
     std::fs::copy(tokenizer, staged.join("tokenizer.json")).map_err(|e| Error::io(tokenizer, e))?;
-    let sidecar = super::EncoderSidecar {
-        name: Some("intfloat/multilingual-e5-small".into()),
-        query_prefix: Some("query: ".into()),
-        weights_sha256: Some(crate::util::sha256_file(&weights)?),
-        weights_size: Some(std::fs::metadata(&weights).map_err(|e| Error::io(&weights, e))?.len()),
-        source: Some(source_note.to_string()),
-    };
-    write_json(&staged.join(super::SIDECAR_FILE), &serde_json::to_value(&sidecar)?)?;
-    crate::util::replace_dir(&staged, out)?;
+    super::fetch::finish(&staged, out, "intfloat/multilingual-e5-small", "query: ", source_note)?;
     Ok(out.to_path_buf())
 }
 

@@ -139,7 +139,9 @@ fn copy_encoder_dir(snapshot: &Path, target: &Path, repo: &str, prefix: &str) ->
     finish(&staged, target, repo, prefix, &format!("Hugging Face hub {repo}"))
 }
 
-fn stage(target: &Path) -> Result<PathBuf> {
+/// Creates an empty staging directory beside `target` (same file system, so the final rename
+/// is atomic).
+pub(crate) fn stage(target: &Path) -> Result<PathBuf> {
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
@@ -150,7 +152,7 @@ fn stage(target: &Path) -> Result<PathBuf> {
 }
 
 /// Writes the sidecar (name, prefix, weights hash) and renames the staged directory into place.
-fn finish(staged: &Path, target: &Path, repo: &str, prefix: &str, source: &str) -> Result<()> {
+pub(crate) fn finish(staged: &Path, target: &Path, repo: &str, prefix: &str, source: &str) -> Result<()> {
     let weights = staged.join("model.safetensors");
     let sidecar = super::EncoderSidecar {
         name: Some(repo.to_string()),
