@@ -97,6 +97,25 @@ pub enum Error {
         message: String,
     },
 
+    /// A model was trained with other encoder weights than those of the encoder it is loaded
+    /// with, so its embeddings would not match (the hub's f32 multilingual-e5-small and the
+    /// offline 4-bit-derived copy are different encoders). [`Nlu::load_or_retrain`](crate::Nlu::load_or_retrain)
+    /// retrains such a model from its recorded training data.
+    #[error(
+        "{}: trained with encoder {trained}, but the encoder loaded is {loaded}: the embeddings would not match; \
+         retrain it for this encoder (`entendu train DATA --out {}`) or load the encoder it was trained with",
+        path.display(),
+        path.display()
+    )]
+    EncoderMismatch {
+        /// The model directory.
+        path: PathBuf,
+        /// The encoder the model was trained with (name and start of its weights' SHA-256).
+        trained: String,
+        /// The encoder given (name, start of its SHA-256, directory).
+        loaded: String,
+    },
+
     /// Downloading from the Hugging Face hub or the Python package index failed.
     #[error("fetching {what} failed: {message}")]
     Fetch {

@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod conversation;
 pub mod data;
 pub mod encoder;
 pub mod entity;
@@ -42,7 +43,10 @@ pub mod eval;
 pub mod intent;
 pub mod model;
 mod nlu;
+mod normalize;
 pub mod parse;
+mod shared;
+pub mod signal;
 pub mod testing;
 mod util;
 
@@ -51,3 +55,4 @@ pub use encoder::Encoder;
 pub use error::{Error, Result};
 pub use nlu::{Nlu, ProgressFn, TrainConfig};
 pub use parse::{Entity, Parse, ParseOptions, Signal};
+pub use shared::SharedNlu;

@@ -6,7 +6,9 @@ use crate::entity::declared::DeclaredExtractor;
 use crate::error::{Error, Result};
 use crate::intent::{Decision, IntentClassifier, IntentConfig, LabelledEmbeddings, Thresholds};
 use crate::model::{self, Manifest};
+use crate::normalize::Nfc;
 use crate::parse::{Parse, ParseOptions};
+use crate::signal::{SignalClassifier, SignalConfig};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -22,11 +24,18 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Intent classifier options.
     pub intent: IntentConfig,
+    /// Signal heads (`wants_human`, `frustrated`, …) options.
+    pub signals: SignalConfig,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { encoder: crate::encoder::DEFAULT_ENCODER.to_string(), seed: 42, intent: IntentConfig::default() }
+        Self {
+            encoder: crate::encoder::DEFAULT_ENCODER.to_string(),
+            seed: 42,
+            intent: IntentConfig::default(),
+            signals: SignalConfig::default(),
+        }
     }
 }
 
@@ -50,6 +59,7 @@ pub type ProgressFn<'a> = &'a mut dyn FnMut(&str, usize, usize);
 pub struct Nlu {
     encoder: Arc<Encoder>,
     intent: IntentClassifier,
+    signals: Option<SignalClassifier>,
     declared: DeclaredExtractor,
     manifest: Manifest,
 }
@@ -95,11 +105,17 @@ impl Nlu {
             config.seed,
         )?;
         progress("training the intent head", 1, 1);
+        progress("training the signal heads", 0, 1);
+        let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
+        let example_signals: Vec<Vec<String>> = data.examples.iter().map(|e| e.signals.clone()).collect();
+        let signals = SignalClassifier::train(&x, &texts, &example_signals, &config.signals, config.seed)?;
+        progress("training the signal heads", 1, 1);
         let manifest = Manifest {
             format_version: model::FORMAT_VERSION,
             entendu_version: env!("CARGO_PKG_VERSION").to_string(),
             encoder: encoder.info().clone(),
             intent: intent.meta().clone(),
+            signals: signals.as_ref().map(|s| s.meta().to_vec()).unwrap_or_default(),
             intents: data.intents.clone(),
             entities: data.entities.clone(),
             train_config: serde_json::to_value(config)?,
@@ -109,8 +125,9 @@ impl Nlu {
                 "examples": data.examples.len(),
             }),
             files: Default::default(),
+            training_files: training_files(data)?,
         };
-        Ok(Self { encoder, intent, declared, manifest })
+        Ok(Self { encoder, intent, signals, declared, manifest })
     }
 
     /// Loads a model directory and the encoder it was trained with (found as
@@ -125,22 +142,23 @@ impl Nlu {
     /// Loads a model directory with an encoder already in memory (many bots can share one).
     pub fn load_with_encoder(dir: impl AsRef<Path>, encoder: Arc<Encoder>) -> Result<Self> {
         let dir = dir.as_ref();
-        let (manifest, tensors) = model::load(dir)?;
+        let (mut manifest, tensors) = model::load(dir)?;
+        for file in &mut manifest.training_files {
+            if file.path.is_relative() {
+                file.path = dir.join(&file.path);
+            }
+        }
         let trained = &manifest.encoder;
         let given = encoder.info();
         if trained.weights_sha256 != given.weights_sha256 || trained.dim != given.dim {
-            return Err(Error::Artifact {
+            return Err(Error::EncoderMismatch {
                 path: dir.to_path_buf(),
-                message: format!(
-                    "trained with encoder {} (weights sha256 {}…), but the encoder loaded is {} (sha256 {}…, from {}): \
-                     the embeddings would not match. Retrain for this encoder (`entendu train DATA --out {}`) \
-                     or load the encoder it was trained with",
-                    trained.name,
-                    trained.weights_sha256.get(..12).unwrap_or(""),
+                trained: format!("{} (weights sha256 {}…)", trained.name, trained.weights_sha256.get(..12).unwrap_or("")),
+                loaded: format!(
+                    "{} (sha256 {}…, from {})",
                     given.name,
                     given.weights_sha256.get(..12).unwrap_or(""),
-                    encoder.dir().display(),
-                    dir.display()
+                    encoder.dir().display()
                 ),
             });
         }
@@ -150,16 +168,84 @@ impl Nlu {
         })?;
         let intent = IntentClassifier::from_parts(head, manifest.intent.clone())
             .map_err(|e| Error::Artifact { path: dir.to_path_buf(), message: e.to_string() })?;
+        let signals = SignalClassifier::from_parts(&tensors, manifest.signals.clone())
+            .map_err(|e| Error::Artifact { path: dir.join(model::WEIGHTS_FILE), message: e.to_string() })?;
         let declared = DeclaredExtractor::new(&manifest.entities)
             .map_err(|e| Error::Artifact { path: dir.join(model::MANIFEST_FILE), message: e.to_string() })?;
-        Ok(Self { encoder, intent, declared, manifest })
+        Ok(Self { encoder, intent, signals, declared, manifest })
+    }
+
+    /// Loads the model at `dir` if it was trained with `encoder`'s weights; otherwise retrains
+    /// it for `encoder` from the training files recorded in its manifest (they must still be
+    /// there, unchanged) with the same configuration, and keeps the result beside it
+    /// (`<dir>.<encoder sha256 prefix>`) so the retraining happens once. The second value says
+    /// whether it retrained.
+    ///
+    /// This is what lets a model shipped with an application run on either copy of its
+    /// encoder (the hub's f32 weights, or the offline 4-bit-derived ones); retraining the
+    /// support model takes about a minute on two cores.
+    ///
+    /// ```no_run
+    /// use entendu::{Encoder, Nlu};
+    /// use std::sync::Arc;
+    /// let encoder = Arc::new(Encoder::load("multilingual-e5-small")?);
+    /// let (nlu, retrained) = Nlu::load_or_retrain("models/support", encoder, &mut |_, _, _| {})?;
+    /// # Ok::<(), entendu::Error>(())
+    /// ```
+    pub fn load_or_retrain(dir: impl AsRef<Path>, encoder: Arc<Encoder>, progress: ProgressFn) -> Result<(Self, bool)> {
+        let dir = dir.as_ref();
+        let mismatch = match Self::load_with_encoder(dir, encoder.clone()) {
+            Ok(nlu) => return Ok((nlu, false)),
+            Err(e @ Error::EncoderMismatch { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        let sha = encoder.info().weights_sha256.get(..12).unwrap_or("other").to_string();
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let cached = dir.with_file_name(format!("{name}.{sha}"));
+        if let Ok(nlu) = Self::load_with_encoder(&cached, encoder.clone()) {
+            return Ok((nlu, true));
+        }
+        let (manifest, _) = model::load(dir)?;
+        if manifest.training_files.is_empty() {
+            return Err(mismatch);
+        }
+        let mut paths = Vec::new();
+        for file in &manifest.training_files {
+            let path = if file.path.is_absolute() { file.path.clone() } else { dir.join(&file.path) };
+            let unchanged = path.is_file() && crate::util::sha256_file(&path)? == file.sha256;
+            if !unchanged {
+                return Err(Error::Artifact {
+                    path: path.clone(),
+                    message: format!(
+                        "{mismatch}; retraining needs this training file, unchanged since {} was trained, \
+                         and it is missing or was modified",
+                        dir.display()
+                    ),
+                });
+            }
+            paths.push(path);
+        }
+        let data = TrainingData::load_all(&paths)?;
+        let mut config: TrainConfig = serde_json::from_value(manifest.train_config.clone()).unwrap_or_default();
+        config.encoder = encoder.info().name.clone();
+        let nlu = Self::train_with_encoder(encoder, &data, None, &config, progress)?;
+        nlu.save(&cached)?;
+        Ok((nlu, true))
     }
 
     /// Saves the model to `dir` atomically (the previous model there stays intact until the
     /// new one is complete).
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
-        let tensors = self.intent.head().to_tensors("intent")?;
-        model::save(dir.as_ref(), &self.manifest, &tensors)
+        let mut tensors = self.intent.head().to_tensors("intent")?;
+        if let Some(signals) = &self.signals {
+            tensors.extend(signals.to_tensors()?);
+        }
+        let dir = dir.as_ref();
+        let mut manifest = self.manifest.clone();
+        for file in &mut manifest.training_files {
+            file.path = crate::util::relative_to(&file.path, dir);
+        }
+        model::save(dir, &manifest, &tensors)
     }
 
     /// The manifest: encoder, labels, thresholds, training configuration and metrics.
@@ -206,7 +292,10 @@ impl Nlu {
     /// [`parse_batch`](Self::parse_batch) with per-call options.
     pub fn parse_batch_with<S: AsRef<str>>(&self, texts: &[S], options: &ParseOptions) -> Result<Vec<Parse>> {
         let _span = tracing::debug_span!("parse", n = texts.len()).entered();
-        let non_empty: Vec<&str> = texts.iter().map(|t| t.as_ref()).filter(|t| !t.trim().is_empty()).collect();
+        // Both Unicode forms of a text (composed `é`, decomposed `e` + U+0301) parse the same:
+        // everything below reads the NFC form, and entities are mapped back to the text as given.
+        let normalized: Vec<Nfc> = texts.iter().map(|t| Nfc::new(t.as_ref())).collect();
+        let non_empty: Vec<&str> = normalized.iter().map(Nfc::as_str).filter(|t| !t.trim().is_empty()).collect();
         let embeddings = if non_empty.is_empty() {
             Array2::zeros((0, self.encoder.dim()))
         } else {
@@ -218,11 +307,11 @@ impl Nlu {
         let top_k = options.top_k.unwrap_or(5);
         let mut rows = embeddings.rows().into_iter();
         let mut out = Vec::with_capacity(texts.len());
-        for text in texts {
-            let text = text.as_ref();
+        for (given, nfc) in texts.iter().zip(&normalized) {
+            let (given, text) = (given.as_ref(), nfc.as_str());
             if text.trim().is_empty() {
                 out.push(Parse {
-                    text: text.to_string(),
+                    text: given.to_string(),
                     decision: Decision::Empty,
                     ranking: Vec::new(),
                     entities: Vec::new(),
@@ -238,12 +327,28 @@ impl Nlu {
                 let _span = tracing::trace_span!("entities").entered();
                 let mut candidates = self.declared.extract(text);
                 candidates.extend(crate::entity::builtin_entities(text, &builtin_options));
-                crate::entity::merge(candidates)
+                crate::entity::merge(nfc.entities_in(given, candidates))
             };
-            out.push(Parse { text: text.to_string(), decision, ranking, entities, signals: Vec::new() });
+            let signals = self.signals.as_ref().map(|s| s.score(row, text)).unwrap_or_default();
+            out.push(Parse { text: given.to_string(), decision, ranking, entities, signals });
         }
         Ok(out)
     }
+}
+
+/// The distinct files the examples were read from, with their SHA-256.
+fn training_files(data: &TrainingData) -> Result<Vec<model::TrainingFile>> {
+    let mut paths: Vec<&Path> = data.examples.iter().filter_map(|e| e.source.as_ref()).map(|s| s.path.as_path()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let path = std::fs::canonicalize(p).map_err(|e| Error::io(p, e))?;
+            Ok(model::TrainingFile { sha256: crate::util::sha256_file(&path)?, path })
+        })
+        .collect()
 }
 
 /// Embeds the examples' texts in chunks, reporting progress.

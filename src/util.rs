@@ -69,11 +69,66 @@ pub(crate) fn replace_dir(staged: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `dir/.name.<tag>-<pid>`: hidden, unique per process, on the same file system as `path`.
+/// Flushes a file written by someone else's code (candle's safetensors writer) to disk.
+pub(crate) fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| Error::io(path, e))
+}
+
+/// The backup [`replace_dir`] made of `target` when a crash struck between its two renames
+/// (`target` is gone, `.name.old-<pid>` holds the previous version), if there is one.
+pub(crate) fn interrupted_backup(target: &Path) -> Option<PathBuf> {
+    let name = target.file_name()?.to_string_lossy().into_owned();
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| Path::new("."));
+    let prefix = format!(".{name}.old-");
+    std::fs::read_dir(parent)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+}
+
+/// `dir/.name.<tag>-<pid>-<n>`: hidden, on the same file system as `path`, and unique per
+/// process and per call, so that two threads saving the same model do not share a staging
+/// directory.
 pub(crate) fn sibling(path: &Path, tag: &str) -> PathBuf {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "entendu".to_string());
     let parent = path.parent().unwrap_or_else(|| Path::new("."));
-    parent.join(format!(".{name}.{tag}-{}", std::process::id()))
+    parent.join(format!(".{name}.{tag}-{}-{n}", std::process::id()))
+}
+
+/// `path` relative to directory `base` (both made absolute first), e.g. `../../datasets/x.yml`,
+/// so a model can point at its training data wherever the project is checked out. Hand-written:
+/// it is a dozen lines, not worth a dependency.
+pub(crate) fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    // A directory about to be created (a model being saved) does not canonicalise: use its parent.
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|e| match (p.parent(), p.file_name()) {
+                (Some(parent), Some(name)) => {
+                    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+                    std::fs::canonicalize(parent).map(|d| d.join(name))
+                }
+                _ => Err(e),
+            })
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let (path, base) = (absolute(path), absolute(base));
+    let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return path;
+    }
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in p.iter().skip(common) {
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -103,5 +158,16 @@ mod tests {
         replace_dir(&staged, &target).unwrap();
         assert_eq!(std::fs::read_to_string(target.join("v")).unwrap(), "new");
         assert!(!staged.exists());
+    }
+
+    #[test]
+    fn relative_paths_climb_out_of_the_base() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("datasets/support");
+        let model = root.path().join("models/support");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::write(data.join("train.yml"), "x").unwrap();
+        assert_eq!(relative_to(&data.join("train.yml"), &model), Path::new("../../datasets/support/train.yml"));
     }
 }

@@ -123,9 +123,24 @@ pub fn parse_cmd(model: &Path, texts: &[String], threshold: Option<f32>) -> Resu
     Ok(())
 }
 
-/// Loads a model; a model trained with another copy of the encoder is reported with the fix.
+/// Loads a model with the encoder it names; a model trained with another copy of that encoder
+/// (the hub's f32 weights vs the offline ones) is retrained once from its recorded training
+/// files (see `Nlu::load_or_retrain`), else reported with the fix.
 pub fn load_model(model: &Path) -> Result<Nlu, String> {
-    Nlu::load(model).map_err(|e| e.to_string())
+    let (manifest, _) = entendu::model::load(model).map_err(|e| e.to_string())?;
+    let encoder = Arc::new(load_encoder(Some(&manifest.encoder.name))?);
+    let mut bars = Bars::new();
+    let (nlu, retrained) = Nlu::load_or_retrain(model, encoder, &mut |s, d, t| bars.update(s, d, t))
+        .map_err(|e| e.to_string())?;
+    bars.finish();
+    if retrained {
+        eprintln!(
+            "note: {} was trained with other weights of encoder {}: using its retrained copy for this encoder",
+            model.display(),
+            manifest.encoder.name
+        );
+    }
+    Ok(nlu)
 }
 
 /// `entendu eval MODEL DATA... [--json FILE] [--report DIR]`.

@@ -70,6 +70,11 @@ impl Head {
         h
     }
 
+    /// Length of the input vector the head expects.
+    pub fn input_width(&self) -> usize {
+        self.mean.len()
+    }
+
     /// Number of output classes.
     pub fn classes(&self) -> usize {
         self.layers.last().map(|(_, b)| b.len()).unwrap_or(0)

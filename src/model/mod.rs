@@ -32,6 +32,9 @@ pub struct Manifest {
     pub encoder: EncoderInfo,
     /// Intent labels, temperature and thresholds.
     pub intent: IntentMeta,
+    /// Signal names and thresholds, in the order of their heads (empty: no signals).
+    #[serde(default)]
+    pub signals: Vec<crate::signal::SignalMeta>,
     /// Per-intent settings from the training data (required entities, descriptions).
     #[serde(default)]
     pub intents: BTreeMap<String, crate::data::IntentSpec>,
@@ -45,6 +48,19 @@ pub struct Manifest {
     pub metrics: serde_json::Value,
     /// SHA-256 of each weight file, by file name.
     pub files: BTreeMap<String, String>,
+    /// The files the model was trained from, so that it can be retrained for another encoder
+    /// (see [`Nlu::load_or_retrain`](crate::Nlu::load_or_retrain)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub training_files: Vec<TrainingFile>,
+}
+
+/// A training data file recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingFile {
+    /// Path relative to the model directory (absolute when on another file system root).
+    pub path: std::path::PathBuf,
+    /// SHA-256 of the file when the model was trained.
+    pub sha256: String,
 }
 
 /// Writes `manifest` and `tensors` to `dir` atomically (staged sibling directory + rename).
@@ -58,6 +74,8 @@ pub fn save(dir: &Path, manifest: &Manifest, tensors: &HashMap<String, Tensor>) 
     let result = (|| {
         let weights = staged.join(WEIGHTS_FILE);
         candle_core::safetensors::save(tensors, &weights)?;
+        // On disk before the manifest that vouches for it, and before the rename.
+        crate::util::sync_file(&weights)?;
         let mut manifest = manifest.clone();
         manifest.files.insert(WEIGHTS_FILE.to_string(), crate::util::sha256_file(&weights)?);
         let json = serde_json::to_string_pretty(&manifest)?;
@@ -75,10 +93,18 @@ pub fn save(dir: &Path, manifest: &Manifest, tensors: &HashMap<String, Tensor>) 
 pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
     let manifest_path = dir.join(MANIFEST_FILE);
     if !dir.is_dir() {
-        return Err(Error::Artifact {
-            path: dir.to_path_buf(),
-            message: "no such model directory; train one with `entendu train DATA --out DIR`".into(),
-        });
+        // A crash between the two renames of a save leaves the previous model under its
+        // backup name: say where it is rather than "no model".
+        let message = match crate::util::interrupted_backup(dir) {
+            Some(backup) => format!(
+                "no model here, but a save was interrupted and the previous model is in {}: restore it with                  `mv {} {}`, or train again with `entendu train DATA --out DIR`",
+                backup.display(),
+                backup.display(),
+                dir.display()
+            ),
+            None => "no such model directory; train one with `entendu train DATA --out DIR`".into(),
+        };
+        return Err(Error::Artifact { path: dir.to_path_buf(), message });
     }
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
     let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Artifact {
