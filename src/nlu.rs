@@ -6,7 +6,7 @@ use crate::entity::declared::DeclaredExtractor;
 use crate::error::{Error, Result};
 use crate::intent::{Decision, IntentClassifier, IntentConfig, LabelledEmbeddings, Thresholds};
 use crate::model::{self, Manifest};
-use crate::normalize::Nfc;
+use crate::normalize::{is_blank, Nfc};
 use crate::parse::{Parse, ParseOptions};
 use crate::signal::{SignalClassifier, SignalConfig};
 use ndarray::Array2;
@@ -295,7 +295,7 @@ impl Nlu {
         // Both Unicode forms of a text (composed `é`, decomposed `e` + U+0301) parse the same:
         // everything below reads the NFC form, and entities are mapped back to the text as given.
         let normalized: Vec<Nfc> = texts.iter().map(|t| Nfc::new(t.as_ref())).collect();
-        let non_empty: Vec<&str> = normalized.iter().map(Nfc::as_str).filter(|t| !t.trim().is_empty()).collect();
+        let non_empty: Vec<&str> = normalized.iter().map(Nfc::as_str).filter(|t| !is_blank(t)).collect();
         let embeddings = if non_empty.is_empty() {
             Array2::zeros((0, self.encoder.dim()))
         } else {
@@ -309,7 +309,7 @@ impl Nlu {
         let mut out = Vec::with_capacity(texts.len());
         for (given, nfc) in texts.iter().zip(&normalized) {
             let (given, text) = (given.as_ref(), nfc.as_str());
-            if text.trim().is_empty() {
+            if is_blank(text) {
                 out.push(Parse {
                     text: given.to_string(),
                     decision: Decision::Empty,

@@ -15,6 +15,29 @@ use std::borrow::Cow;
 use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
+/// Whether `text` shows nothing: only whitespace, control characters and invisible format
+/// characters (zero-width spaces and joiners, bidirectional marks, byte order marks, soft
+/// hyphens). Such input is [`Decision::Empty`](crate::intent::Decision::Empty), not a guess.
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c))
+}
+
+/// Characters that render as nothing (format characters, category Cf, and the grapheme joiner).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+    )
+}
+
 /// The NFC form of a text and the map back to the original.
 #[derive(Debug)]
 pub(crate) struct Nfc<'a> {
@@ -133,6 +156,16 @@ fn segments(text: &str) -> Vec<std::ops::Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_text_is_blank() {
+        for text in ["", " \t\n", "\u{200b}\u{200b}", "\u{feff}\u{202e}\u{202c}", "\0\x01\x7f", "\u{3000}\u{a0}"] {
+            assert!(is_blank(text), "{text:?}");
+        }
+        for text in ["a", "\u{200b}1", "😀", "\u{301}", "."] {
+            assert!(!is_blank(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn nfc_text_is_borrowed_and_maps_to_itself() {

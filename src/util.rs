@@ -15,7 +15,7 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
         if n == 0 {
             break;
         }
-        hasher.update(&buffer[..n]);
+        hasher.update(buffer.get(..n).unwrap_or_default());
     }
     Ok(hex(&hasher.finalize()))
 }

@@ -93,6 +93,10 @@ fn check(text: &str, parse: &Parse) {
     }
     if text.trim().is_empty() {
         assert_eq!(parse.decision, Decision::Empty);
+    }
+    if parse.decision == Decision::Empty {
+        assert!(parse.ranking.is_empty() && parse.entities.is_empty(), "{parse:?}");
+        assert!(!text.chars().any(char::is_alphanumeric), "{text:?} is not empty");
     } else {
         assert!(!parse.ranking.is_empty(), "no ranking for {text:?}");
         assert!(parse.ranking.iter().all(|s| s.confidence.is_finite()), "{:?}", parse.ranking);
@@ -160,6 +164,18 @@ fn any_hostile_text_gives_a_parse_with_offsets_on_char_boundaries() {
         assert_eq!(parse.entities, nlu.parse_with(text, &options()).unwrap().entities, "{:?}", preview(text));
         check(text, parse);
     }
+}
+
+#[test]
+fn text_that_shows_nothing_is_empty_not_a_guess() {
+    for text in
+        ["\u{200b}\u{200b}", "\u{feff}", "\u{202e}\u{202c}", "\0\x01\x02\x7f", " \u{2066}\u{2069}\u{200e} ", "\u{ad}"]
+    {
+        let parse = model().parse_with(text, &options()).unwrap();
+        assert_eq!(parse.decision, Decision::Empty, "{text:?}");
+        assert_eq!(parse.text, text);
+    }
+    assert_ne!(model().parse_with("\u{200b}colis", &options()).unwrap().decision, Decision::Empty);
 }
 
 fn preview(text: &str) -> String {

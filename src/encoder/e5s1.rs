@@ -55,10 +55,9 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len());
-        match end {
-            Some(end) => {
-                let slice = &self.bytes[self.pos..end];
+        let end = self.pos.checked_add(n);
+        match end.and_then(|end| Some((end, self.bytes.get(self.pos..end)?))) {
+            Some((end, slice)) => {
                 self.pos = end;
                 Ok(slice)
             }
@@ -166,7 +165,7 @@ fn decode_f32(data: &[u8], elements: usize) -> Option<Vec<f32>> {
     if data.len() != elements.checked_mul(4)? {
         return None;
     }
-    Some(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    data.chunks_exact(4).map(|b| <[u8; 4]>::try_from(b).ok().map(f32::from_le_bytes)).collect()
 }
 
 /// Q4_0 → f32, the GGML block layout (same as candle's `BlockQ4_0`).
@@ -176,10 +175,13 @@ fn decode_q4_0(data: &[u8], elements: usize) -> Option<Vec<f32>> {
     }
     let mut out = vec![0f32; elements];
     for (block, values) in data.chunks_exact(18).zip(out.chunks_exact_mut(32)) {
-        let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
-        for (j, &q) in block[2..18].iter().enumerate() {
-            values[j] = ((q & 0x0F) as f32 - 8.0) * d;
-            values[j + 16] = ((q >> 4) as f32 - 8.0) * d;
+        // A block: an f16 scale, then 16 bytes holding values j (low nibble) and j + 16 (high).
+        let (scale, quants) = block.split_at_checked(2)?;
+        let d = half::f16::from_le_bytes(<[u8; 2]>::try_from(scale).ok()?).to_f32();
+        let (low, high) = values.split_at_mut(16);
+        for ((&q, lo), hi) in quants.iter().zip(low).zip(high) {
+            *lo = ((q & 0x0F) as f32 - 8.0) * d;
+            *hi = ((q >> 4) as f32 - 8.0) * d;
         }
     }
     Some(out)

@@ -184,16 +184,20 @@ fn similarity(a: &str, b: &str) -> f32 {
     if longest == 0 {
         return 1.0;
     }
+    // One row of the edit-distance table at a time: `diagonal` and `above` are the previous
+    // row's cells j and j + 1, `left` the current row's cell j.
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        let mut left = i + 1;
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(left);
+        for (cb, (&diagonal, &above)) in b.iter().zip(previous.iter().zip(previous.iter().skip(1))) {
+            left = (diagonal + usize::from(ca != cb)).min(above + 1).min(left + 1);
+            current.push(left);
         }
         previous = current;
     }
-    1.0 - previous[b.len()] as f32 / longest as f32
+    1.0 - previous.last().copied().unwrap_or(longest) as f32 / longest as f32
 }
 
 #[cfg(test)]

@@ -144,7 +144,9 @@ pub fn run_benchmark(
                 }),
             );
         }
-        json["per_language"] = serde_json::Value::Object(per_language);
+        if let Some(object) = json.as_object_mut() {
+            object.insert("per_language".into(), serde_json::Value::Object(per_language));
+        }
     }
     Ok(json)
 }

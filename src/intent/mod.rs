@@ -290,8 +290,9 @@ pub(crate) fn stratified_split(y: &[usize], share: f32, seed: u64) -> (Vec<usize
     for mut rows in by_class {
         rows.shuffle(&mut rng);
         let n_held = if rows.len() >= 3 { ((rows.len() as f32 * share).round() as usize).max(1) } else { 0 };
-        held.extend_from_slice(&rows[..n_held]);
-        fit.extend_from_slice(&rows[n_held..]);
+        let (held_rows, fit_rows) = rows.split_at(n_held.min(rows.len()));
+        held.extend_from_slice(held_rows);
+        fit.extend_from_slice(fit_rows);
     }
     fit.sort_unstable();
     held.sort_unstable();

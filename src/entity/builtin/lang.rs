@@ -109,9 +109,9 @@ pub(crate) fn guess_folded(original: &str, folded: &str) -> Vec<Lang> {
     {
         let w = word.trim_matches(['\'', '-']);
         let elided = word.find('\'').and_then(|i| word.get(..=i));
-        for (i, list) in STOP_WORDS.iter().enumerate() {
+        for (list, score) in STOP_WORDS.iter().zip(scores.iter_mut()) {
             if list.contains(&w) || elided.is_some_and(|e| list.contains(&e)) {
-                scores[i] += 1;
+                *score += 1;
             }
         }
     }
