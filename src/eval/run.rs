@@ -3,6 +3,7 @@
 use super::{evaluate, EntityOutcome, EvalInput, IntentOutcome, Report, SignalOutcome, Span};
 use crate::data::TrainingData;
 use crate::error::Result;
+use crate::intent::Decision;
 use crate::nlu::{Nlu, ProgressFn};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,12 @@ pub fn outcomes(nlu: &Nlu, data: &TrainingData, progress: ProgressFn) -> Result<
         for (example, parse) in chunk.iter().zip(parses) {
             intents.push(IntentOutcome {
                 gold: example.intent.clone(),
-                predicted: parse.intent().map(str::to_string),
+                // An ambiguous decision counts as its first candidate: the bot offers it first,
+                // and accuracy stays the top-1 accuracy peers report.
+                predicted: match &parse.decision {
+                    Decision::Ambiguous { candidates } => candidates.first().map(|c| c.name.clone()),
+                    other => other.intent().map(str::to_string),
+                },
                 ranking: parse.ranking.iter().map(|s| (s.name.clone(), s.confidence)).collect(),
                 language: example.language.clone(),
             });

@@ -141,9 +141,14 @@ pub fn choose_threshold(
     ThresholdChoice { threshold, method: "in_scope_retention".into(), in_scope_accuracy: ins, oos_recall: None }
 }
 
-/// The largest ambiguity margin (top-1 minus top-2 probability) from a small grid that costs at
-/// most `max_cost` of held-out in-scope accuracy: ambiguity should trigger a clarifying
-/// question where the model really hesitates, not on requests it gets right.
+/// The largest ambiguity margin (top-1 minus top-2 probability) from a small grid whose net
+/// cost on held-out in-scope accuracy is at most `max_cost`: ambiguity should trigger a
+/// clarifying question where the model really hesitates, not on requests it gets right.
+///
+/// The cost is counted net: a clarification that delays a correct answer costs one, a
+/// clarification that offers the right intent where the top-1 was wrong saves one (the customer
+/// picks the right choice instead of getting a wrong answer). So the margin grows while the
+/// utterances it catches are coin flips, and stops where it would mostly question right answers.
 pub fn choose_margin(
     held: &[Scored],
     temperature: f32,
@@ -151,30 +156,44 @@ pub fn choose_margin(
     threshold: f32,
     max_cost: f32,
 ) -> f32 {
-    let rows: Vec<(usize, f32, f32, bool)> = held
+    struct Row {
+        gap: f32,
+        answered_right: bool,
+        rescuable: bool,
+    }
+    let rows: Vec<Row> = held
         .iter()
         .filter_map(|s| {
             let gold = s.gold?;
             let probs = softmax(&s.logits, temperature);
             let (top, p1) = top_in_scope(&probs, oos_class)?;
-            let p2 = probs
+            if p1 < threshold || oos_class_wins(&probs, oos_class) {
+                return None; // a fallback already, whatever the margin
+            }
+            let mut others: Vec<(usize, f32)> = probs
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i != top && Some(*i) != oos_class)
-                .map(|(_, &p)| p)
-                .fold(0.0f32, f32::max);
-            Some((top, p1, p2, top == gold && p1 >= threshold && !oos_class_wins(&probs, oos_class)))
+                .map(|(i, &p)| (i, p))
+                .collect();
+            others.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let p2 = others.first().map_or(0.0, |o| o.1);
+            // Clarify offers up to three intents: the top one and the next two.
+            let offered = others.iter().take(2).any(|o| o.0 == gold);
+            Some(Row { gap: p1 - p2, answered_right: top == gold, rescuable: top != gold && offered })
         })
         .collect();
-    if rows.is_empty() {
+    let n = held.iter().filter(|s| s.gold.is_some()).count();
+    if rows.is_empty() || n == 0 {
         return 0.0;
     }
-    let base = rows.iter().filter(|r| r.3).count() as f32 / rows.len() as f32;
     let mut chosen = 0.0;
-    for step in 1..=10 {
+    for step in 1..=15 {
         let margin = step as f32 * 0.02;
-        let kept = rows.iter().filter(|r| r.3 && r.1 - r.2 >= margin).count() as f32 / rows.len() as f32;
-        if base - kept <= max_cost {
+        let caught = rows.iter().filter(|r| r.gap < margin);
+        let delayed = caught.clone().filter(|r| r.answered_right).count() as f32;
+        let rescued = caught.filter(|r| r.rescuable).count() as f32;
+        if (delayed - rescued) / n as f32 <= max_cost {
             chosen = margin;
         } else {
             break;
@@ -215,5 +234,23 @@ mod tests {
         let choice = choose_threshold(&held, 1.0, None, 0.9);
         assert_eq!(choice.method, "in_scope_retention");
         assert!((choice.in_scope_accuracy - 0.9).abs() <= 0.011, "{}", choice.in_scope_accuracy);
+    }
+
+    #[test]
+    fn the_margin_catches_coin_flips_not_right_answers() {
+        // 40 confident right answers, and 10 near-ties between classes 0 and 1 that the model
+        // gets right half of the time: clarifying those costs nothing net.
+        let mut held: Vec<Scored> = (0..40).map(|_| s(&[5.0, 0.0, 0.0], Some(0))).collect();
+        held.extend((0..10).map(|i| s(&[1.0, 0.95, -3.0], Some(i % 2))));
+        let margin = choose_margin(&held, 1.0, None, 0.0, 0.0);
+        assert!(margin > 0.02, "{margin}");
+        // Near-ties the model always gets right are not worth a question.
+        let mut held: Vec<Scored> = (0..40).map(|_| s(&[5.0, 0.0, 0.0], Some(0))).collect();
+        held.extend((0..10).map(|_| s(&[1.0, 0.95, -3.0], Some(0))));
+        let gap = {
+            let p = softmax(&Array1::from(vec![1.0, 0.95, -3.0]), 1.0);
+            p[0] - p[1]
+        };
+        assert!(choose_margin(&held, 1.0, None, 0.0, 0.0) <= gap);
     }
 }
