@@ -544,3 +544,52 @@ fn a_crash_between_the_renames_of_a_save_says_where_the_previous_model_is() {
     std::fs::rename(&backup, &dir).unwrap();
     Nlu::load_with_encoder(&dir, nlu.encoder().clone()).unwrap();
 }
+
+#[test]
+fn the_cli_answers_every_hostile_stdin_line_and_skips_invalid_utf8() {
+    let bin = env!("CARGO_BIN_EXE_entendu");
+    let work = tempfile::tempdir().unwrap();
+    let encoder = work.path().join("tiny");
+    entendu::testing::write_tiny_encoder(&encoder, 4).unwrap();
+    let data = work.path().join("data.yml");
+    std::fs::write(&data, entendu::data::yaml::write(&self::data(3))).unwrap();
+    let model = work.path().join("model");
+    let status = std::process::Command::new(bin)
+        .args(["train", data.to_str().unwrap(), "--out", model.to_str().unwrap(), "--encoder"])
+        .arg(&encoder)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let inputs: Vec<String> = hostile_inputs().into_iter().filter(|t| !t.contains(['\n', '\r'])).collect();
+    let mut stdin = Vec::new();
+    for (i, text) in inputs.iter().enumerate() {
+        stdin.extend_from_slice(text.as_bytes());
+        stdin.push(b'\n');
+        if i == 3 {
+            stdin.extend_from_slice(b"\xff\xfe invalid \xc3\x28 utf-8\n\xed\xa0\x80 surrogate\n");
+        }
+    }
+    let mut child = std::process::Command::new(bin)
+        .args(["parse", model.to_str().unwrap()])
+        .env("ENTENDU_MODELS", work.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut pipe, &stdin));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.matches("not valid UTF-8, skipped").count(), 2, "{stderr}");
+    let answers: Vec<serde_json::Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(answers.len(), inputs.len());
+    for (answer, text) in answers.iter().zip(&inputs) {
+        assert_eq!(answer["text"].as_str(), Some(text.as_str()));
+    }
+}
