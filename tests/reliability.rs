@@ -518,7 +518,7 @@ fn a_damaged_or_foreign_manifest_is_refused_clearly() {
     let message = refused("");
     assert!(message.contains("manifest.json"), "{message}");
     let message = refused(&good.replace("\"format_version\": 1", "\"format_version\": 2"));
-    assert!(message.contains("format version") && message.contains("retrain"), "{message}");
+    assert!(message.contains("format version 2,") && message.contains("retrain"), "{message}");
     let value: serde_json::Value = serde_json::from_str(&good).unwrap();
     let sha = value["files"]["weights.safetensors"].as_str().unwrap();
     let message = refused(&good.replace(sha, &"0".repeat(64)));
@@ -526,6 +526,22 @@ fn a_damaged_or_foreign_manifest_is_refused_clearly() {
     let encoder_sha = value["encoder"]["weights_sha256"].as_str().unwrap();
     let message = refused(&good.replace(encoder_sha, &"f".repeat(64)));
     assert!(message.contains("retrain it for this encoder"), "{message}");
+    // Every file the manifest lists is verified, and only files of the model directory.
+    let listing = |name: &str, sha: &str| {
+        let mut v = value.clone();
+        v["files"][name] = serde_json::Value::String(sha.to_string());
+        serde_json::to_string_pretty(&v).unwrap()
+    };
+    std::fs::write(dir.join("extra.safetensors"), b"extra").unwrap();
+    let message = refused(&listing("extra.safetensors", &"0".repeat(64)));
+    assert!(message.contains("extra.safetensors") && message.contains("checksum mismatch"), "{message}");
+    let message = refused(&listing("../outside", &"0".repeat(64)));
+    assert!(message.contains("not a file of the model directory"), "{message}");
+    let message = refused(&listing("missing.safetensors", &"0".repeat(64)));
+    assert!(message.contains("missing.safetensors") && message.contains("restore it or train"), "{message}");
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    let message = Nlu::load_with_encoder(&dir, encoder.clone()).err().unwrap().to_string();
+    assert!(message.contains("not a model directory") && message.contains("entendu train"), "{message}");
     std::fs::write(&manifest, &good).unwrap();
     Nlu::load_with_encoder(&dir, nlu.encoder().clone()).unwrap();
 }

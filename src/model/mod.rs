@@ -97,7 +97,8 @@ pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
         // backup name: say where it is rather than "no model".
         let message = match crate::util::interrupted_backup(dir) {
             Some(backup) => format!(
-                "no model here, but a save was interrupted and the previous model is in {}: restore it with                  `mv {} {}`, or train again with `entendu train DATA --out DIR`",
+                "no model here, but a save was interrupted and the previous model is in {}: restore it with \
+                 `mv {} {}`, or train again with `entendu train DATA --out DIR`",
                 backup.display(),
                 backup.display(),
                 dir.display()
@@ -106,7 +107,13 @@ pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
         };
         return Err(Error::Artifact { path: dir.to_path_buf(), message });
     }
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::Artifact {
+        path: manifest_path.clone(),
+        message: format!(
+            "cannot read it ({e}): not a model directory, or a damaged one; train one with \
+             `entendu train DATA --out DIR`"
+        ),
+    })?;
     let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Artifact {
         path: manifest_path.clone(),
         message: format!("not valid JSON ({e}); the model is damaged: train it again"),
@@ -116,7 +123,9 @@ pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
         return Err(Error::Artifact {
             path: manifest_path,
             message: format!(
-                "model format version {found:?}, this entendu reads version {FORMAT_VERSION}; retrain with this version (`entendu train`)"
+                "model format version {}, this entendu reads version {FORMAT_VERSION}; retrain with this version \
+                 (`entendu train`)",
+                found.map_or_else(|| "missing".to_string(), |v| v.to_string())
             ),
         });
     }
@@ -124,21 +133,40 @@ pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
         path: manifest_path.clone(),
         message: format!("manifest does not match format {FORMAT_VERSION} ({e}); train the model again"),
     })?;
-    let weights = dir.join(WEIGHTS_FILE);
-    let expected = manifest.files.get(WEIGHTS_FILE).ok_or_else(|| Error::Artifact {
-        path: manifest_path.clone(),
-        message: format!("no checksum recorded for {WEIGHTS_FILE}"),
-    })?;
-    let actual = crate::util::sha256_file(&weights)?;
-    if &actual != expected {
+    if !manifest.files.contains_key(WEIGHTS_FILE) {
         return Err(Error::Artifact {
-            path: weights,
-            message: format!(
-                "checksum mismatch (sha256 {actual}, manifest says {expected}): the file is damaged or was changed; \
-                 restore it or train the model again"
-            ),
+            path: manifest_path.clone(),
+            message: format!("no checksum recorded for {WEIGHTS_FILE}: the manifest is damaged; train the model again"),
         });
     }
+    // Every file the manifest vouches for, not only the one read below: a model is whole or refused.
+    for (name, expected) in &manifest.files {
+        let plain = Path::new(name).file_name().is_some_and(|n| n == name.as_str());
+        if !plain {
+            return Err(Error::Artifact {
+                path: manifest_path.clone(),
+                message: format!("lists `{name}`, which is not a file of the model directory; train the model again"),
+            });
+        }
+        let file = dir.join(name);
+        let actual = crate::util::sha256_file(&file).map_err(|e| match e {
+            Error::Io { source, .. } => Error::Artifact {
+                path: file.clone(),
+                message: format!("cannot read it ({source}); restore it or train the model again"),
+            },
+            other => other,
+        })?;
+        if &actual != expected {
+            return Err(Error::Artifact {
+                path: file,
+                message: format!(
+                    "checksum mismatch (sha256 {actual}, manifest says {expected}): the file is damaged or was \
+                     changed; restore it or train the model again"
+                ),
+            });
+        }
+    }
+    let weights = dir.join(WEIGHTS_FILE);
     let tensors = candle_core::safetensors::load(&weights, &Device::Cpu).map_err(|e| Error::Artifact {
         path: weights.clone(),
         message: format!("unreadable weights ({e}); train the model again"),
