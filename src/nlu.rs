@@ -3,11 +3,12 @@
 use crate::data::TrainingData;
 use crate::encoder::Encoder;
 use crate::entity::declared::DeclaredExtractor;
+use crate::entity::learned::{TaggedText, Tagger, TaggerConfig};
 use crate::error::{Error, Result};
 use crate::intent::{Decision, IntentClassifier, IntentConfig, LabelledEmbeddings, Thresholds};
 use crate::model::{self, Manifest};
 use crate::normalize::{is_blank, Nfc};
-use crate::parse::{Parse, ParseOptions};
+use crate::parse::{Entity, Parse, ParseOptions};
 use crate::signal::{SignalClassifier, SignalConfig};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,8 @@ pub struct TrainConfig {
     pub intent: IntentConfig,
     /// Signal heads (`wants_human`, `frustrated`, …) options.
     pub signals: SignalConfig,
+    /// Entity tagger options (trained when the data has entity annotations).
+    pub entities: TaggerConfig,
 }
 
 impl Default for TrainConfig {
@@ -35,6 +38,7 @@ impl Default for TrainConfig {
             seed: 42,
             intent: IntentConfig::default(),
             signals: SignalConfig::default(),
+            entities: TaggerConfig::default(),
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct Nlu {
     intent: IntentClassifier,
     signals: Option<SignalClassifier>,
     declared: DeclaredExtractor,
+    /// The learned entity tagger, when the training data had entity annotations.
+    tagger: Option<Tagger>,
     manifest: Manifest,
 }
 
@@ -87,20 +93,23 @@ impl Nlu {
         if data.examples.is_empty() {
             return Err(Error::Data("no examples: the training data is empty".into()));
         }
-        let x = embed_examples(&encoder, data, "embedding training examples", progress)?;
+        // With annotations, one forward pass gives both the sentence embeddings (intent and
+        // signal heads) and the token embeddings (tagger): the encoder is the expensive part.
+        let with_tokens = config.entities.enabled && data.examples.iter().any(|e| !e.entities.is_empty());
+        let (x, tokens) = encode_examples(&encoder, data, with_tokens, "embedding training examples", progress)?;
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
         let val = match validation {
             Some(v) if !v.examples.is_empty() => {
-                let vx = embed_examples(&encoder, v, "embedding validation examples", progress)?;
+                let (vx, vt) = encode_examples(&encoder, v, with_tokens, "embedding validation examples", progress)?;
                 let vl: Vec<Option<String>> = v.examples.iter().map(|e| e.intent.clone()).collect();
-                Some((vx, vl))
+                Some((vx, vl, vt))
             }
             _ => None,
         };
         progress("training the intent head", 0, 1);
         let intent = IntentClassifier::train(
             LabelledEmbeddings { x: &x, labels: &labels },
-            val.as_ref().map(|(vx, vl)| LabelledEmbeddings { x: vx, labels: vl }),
+            val.as_ref().map(|(vx, vl, _)| LabelledEmbeddings { x: vx, labels: vl }),
             &config.intent,
             config.seed,
         )?;
@@ -110,12 +119,26 @@ impl Nlu {
         let example_signals: Vec<Vec<String>> = data.examples.iter().map(|e| e.signals.clone()).collect();
         let signals = SignalClassifier::train(&x, &texts, &example_signals, &config.signals, config.seed)?;
         progress("training the signal heads", 1, 1);
+        let tagger = if with_tokens {
+            progress("training the entity tagger", 0, 1);
+            let train_items = tagged(data, &tokens);
+            let held_items = match (validation, &val) {
+                (Some(v), Some((_, _, vt))) if v.examples.iter().any(|e| !e.entities.is_empty()) => tagged(v, vt),
+                _ => Vec::new(),
+            };
+            let tagger = Tagger::train(&train_items, &held_items, &config.entities, config.seed)?;
+            progress("training the entity tagger", 1, 1);
+            tagger
+        } else {
+            None
+        };
         let manifest = Manifest {
             format_version: model::FORMAT_VERSION,
             entendu_version: env!("CARGO_PKG_VERSION").to_string(),
             encoder: encoder.info().clone(),
             intent: intent.meta().clone(),
             signals: signals.as_ref().map(|s| s.meta().to_vec()).unwrap_or_default(),
+            tagger: tagger.as_ref().map(|t| t.meta().clone()),
             intents: data.intents.clone(),
             entities: data.entities.clone(),
             train_config: serde_json::to_value(config)?,
@@ -127,7 +150,7 @@ impl Nlu {
             files: Default::default(),
             training_files: training_files(data)?,
         };
-        Ok(Self { encoder, intent, signals, declared, manifest })
+        Ok(Self { encoder, intent, signals, declared, tagger, manifest })
     }
 
     /// Loads a model directory and the encoder it was trained with (found as
@@ -172,7 +195,16 @@ impl Nlu {
             .map_err(|e| Error::Artifact { path: dir.join(model::WEIGHTS_FILE), message: e.to_string() })?;
         let declared = DeclaredExtractor::new(&manifest.entities)
             .map_err(|e| Error::Artifact { path: dir.join(model::MANIFEST_FILE), message: e.to_string() })?;
-        Ok(Self { encoder, intent, signals, declared, manifest })
+        let tagger = match &manifest.tagger {
+            Some(meta) => {
+                let damaged = |message: String| Error::Artifact { path: dir.join(model::WEIGHTS_FILE), message };
+                let tagger = Tagger::from_tensors(&tensors, meta.clone()).map_err(|e| damaged(e.to_string()))?;
+                let missing = || damaged("the manifest has an entity tagger, the weights none; train again".into());
+                Some(tagger.ok_or_else(missing)?)
+            }
+            None => None,
+        };
+        Ok(Self { encoder, intent, signals, declared, tagger, manifest })
     }
 
     /// Loads the model at `dir` if it was trained with `encoder`'s weights; otherwise retrains
@@ -240,6 +272,9 @@ impl Nlu {
         if let Some(signals) = &self.signals {
             tensors.extend(signals.to_tensors()?);
         }
+        if let Some(tagger) = &self.tagger {
+            tensors.extend(tagger.to_tensors()?);
+        }
         let dir = dir.as_ref();
         let mut manifest = self.manifest.clone();
         for file in &mut manifest.training_files {
@@ -296,11 +331,16 @@ impl Nlu {
         // everything below reads the NFC form, and entities are mapped back to the text as given.
         let normalized: Vec<Nfc> = texts.iter().map(|t| Nfc::new(t.as_ref())).collect();
         let non_empty: Vec<&str> = normalized.iter().map(Nfc::as_str).filter(|t| !is_blank(t)).collect();
-        let embeddings = if non_empty.is_empty() {
-            Array2::zeros((0, self.encoder.dim()))
+        // With a tagger, the token embeddings come from the same forward pass as the sentence ones.
+        let (embeddings, encoded) = if non_empty.is_empty() {
+            (Array2::zeros((0, self.encoder.dim())), Vec::new())
+        } else if self.tagger.is_some() {
+            let encoded = self.encoder.encode_batch(&non_empty)?;
+            (sentence_matrix(&encoded, self.encoder.dim())?, encoded)
         } else {
-            self.encoder.embed_batch(&non_empty)?
+            (self.encoder.embed_batch(&non_empty)?, Vec::new())
         };
+        let mut encoded = encoded.iter();
         let thresholds = options.thresholds.unwrap_or(self.manifest.intent.thresholds);
         let reference = options.reference_time.unwrap_or_else(|| chrono::Local::now().naive_local());
         let builtin_options = crate::entity::builtin::BuiltinOptions::new(reference);
@@ -326,6 +366,9 @@ impl Nlu {
             let entities = {
                 let _span = tracing::trace_span!("entities").entered();
                 let mut candidates = self.declared.extract(text);
+                if let (Some(tagger), Some(encoded)) = (&self.tagger, encoded.next()) {
+                    candidates.extend(self.learned_entities(tagger, text, encoded));
+                }
                 candidates.extend(crate::entity::builtin_entities(text, &builtin_options));
                 crate::entity::merge(nfc.entities_in(given, candidates))
             };
@@ -334,6 +377,63 @@ impl Nlu {
         }
         Ok(out)
     }
+}
+
+impl Nlu {
+    /// The tagger's entities, valued like declared ones where a declared lookup or synonym
+    /// matches their text (the canonical value), else by their text.
+    fn learned_entities(&self, tagger: &Tagger, text: &str, encoded: &crate::encoder::EncodedText) -> Vec<Entity> {
+        let mut found = tagger.extract(text, encoded);
+        for entity in &mut found {
+            if let Some(value) = self.declared.canonical(&entity.entity, &entity.text) {
+                entity.value = serde_json::Value::String(value.to_string());
+            }
+        }
+        found
+    }
+}
+
+/// The examples of `data` beside their encodings, as the tagger takes them.
+fn tagged<'a>(data: &'a TrainingData, encoded: &'a [crate::encoder::EncodedText]) -> Vec<TaggedText<'a>> {
+    data.examples
+        .iter()
+        .zip(encoded)
+        .map(|(e, encoded)| TaggedText { text: &e.text, encoded, entities: &e.entities })
+        .collect()
+}
+
+/// The sentence embeddings of `encoded`, one row each.
+fn sentence_matrix(encoded: &[crate::encoder::EncodedText], dim: usize) -> Result<Array2<f32>> {
+    let mut out = Array2::<f32>::zeros((encoded.len(), dim));
+    for (mut row, e) in out.rows_mut().into_iter().zip(encoded) {
+        if e.sentence.len() != dim {
+            return Err(Error::InvalidArgument("internal: sentence embedding of the wrong width".into()));
+        }
+        row.assign(&e.sentence);
+    }
+    Ok(out)
+}
+
+/// Sentence embeddings of the examples and, when `with_tokens`, their full encodings (token
+/// embeddings and offsets, for the tagger), in chunks of 256, reporting progress.
+fn encode_examples(
+    encoder: &Encoder,
+    data: &TrainingData,
+    with_tokens: bool,
+    stage: &str,
+    progress: ProgressFn,
+) -> Result<(Array2<f32>, Vec<crate::encoder::EncodedText>)> {
+    if !with_tokens {
+        return Ok((embed_examples(encoder, data, stage, progress)?, Vec::new()));
+    }
+    let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
+    let mut encoded = Vec::with_capacity(texts.len());
+    progress(stage, 0, texts.len());
+    for chunk in texts.chunks(256) {
+        encoded.extend(encoder.encode_batch(chunk)?);
+        progress(stage, encoded.len(), texts.len());
+    }
+    Ok((sentence_matrix(&encoded, encoder.dim())?, encoded))
 }
 
 /// The distinct files the examples were read from, with their SHA-256.

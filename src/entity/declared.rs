@@ -73,6 +73,19 @@ impl DeclaredExtractor {
         self.regexes.is_empty() && self.lookups.is_empty()
     }
 
+    /// The declared value of `surface` as entity `entity`: a synonym's canonical form or a
+    /// lookup entry as written in the declaration, compared like lookups (case, accents and
+    /// spacing ignored); `None` when `surface` is not declared. Gives learned entities the same
+    /// values as declared ones.
+    pub fn canonical(&self, entity: &str, surface: &str) -> Option<&str> {
+        let folded = fold(surface);
+        self.lookups
+            .iter()
+            .filter(|set| set.entity == entity)
+            .find_map(|set| set.values.get(&folded))
+            .map(String::as_str)
+    }
+
     /// All matches, possibly overlapping (the caller merges).
     pub fn extract(&self, text: &str) -> Vec<Entity> {
         let mut out = Vec::new();

@@ -3,16 +3,26 @@
 //! Extraction is an ordered list of extractors whose candidates are merged into one list:
 //! - [`declared`]: regexes, lookup tables and synonyms written by the bot author;
 //! - [`builtin`]: dates, times, numbers, money, emails, phones, URLs in fr/en/es/de, no training;
-//! - (learned entities, from a tagger trained on annotated examples, come with the tagger.)
+//! - [`learned`]: a BIO tagger over the encoder's token embeddings, trained on the annotated examples;
 //!
 //! **Merge policy**, documented because it decides what the bot sees: candidates are taken
-//! by priority (declared before built-in), then the longer span first, then the earlier start;
-//! a candidate overlapping one already taken is dropped. A declared entity named like a built-in
-//! one (`phone_number`, `date`…) yields to the built-in match of that type, which has a value. The result is sorted by position and
-//! never overlaps. Offsets are byte offsets into the input, on char boundaries.
+//! by priority (declared, then learned, then built-in), then the longer span first, then the
+//! earlier start; a candidate overlapping one already taken is dropped. A declared entity named
+//! like a built-in one (`phone_number`, `date`…) yields to the built-in match of that type,
+//! which has a value. A *learned* entity of a built-in type that overlaps a built-in match of
+//! that type keeps its span and takes the built-in's normalised value: the tagger learned the
+//! span conventions of the bot's own data ("le [3 décembre]", not "[le 3 décembre]"), the
+//! built-in extractor knows how to turn the text into an ISO date or an amount. A built-in match
+//! the tagger did not see stays (the tagger is weaker in languages it was not trained on). The
+//! result is sorted by position and never overlaps. Offsets are byte offsets into the input, on
+//! char boundaries.
 
 pub mod builtin;
 pub mod declared;
+// The tagger's Viterbi tables are indexed within bounds fixed when they are allocated; it is the
+// one module still exempt from the crate's `indexing_slicing` rule until it is converted.
+#[allow(clippy::indexing_slicing)]
+pub mod learned;
 
 use crate::parse::Entity;
 
@@ -27,12 +37,24 @@ fn priority(extractor: &str) -> u8 {
 
 /// Merges candidates from every extractor (see the module docs for the policy).
 pub fn merge(mut candidates: Vec<Entity>) -> Vec<Entity> {
+    let overlaps = |a: &Entity, b: &Entity| a.entity == b.entity && a.start < b.end && b.start < a.end;
+    // A learned entity of a built-in type keeps its span and takes the built-in value (the
+    // longest overlapping built-in match's); that built-in match then gives way to it.
+    let learned: Vec<Entity> = candidates.iter().filter(|c| c.extractor == "learned").cloned().collect();
+    let builtin: Vec<Entity> = candidates.iter().filter(|c| c.extractor == "builtin").cloned().collect();
+    for c in candidates.iter_mut().filter(|c| c.extractor == "learned") {
+        if let Some(b) = builtin.iter().filter(|b| overlaps(c, b)).max_by_key(|b| b.end - b.start) {
+            c.value = b.value.clone();
+        }
+    }
+    candidates.retain(|c| c.extractor != "builtin" || !learned.iter().any(|l| overlaps(c, l)));
     // A declared entity that re-declares a built-in type (a `phone_number` regex, say) yields
     // to the built-in match of that type on the same text, which carries a normalised value.
     let builtin_spans: Vec<(String, usize, usize)> =
         candidates.iter().filter(|c| c.extractor == "builtin").map(|c| (c.entity.clone(), c.start, c.end)).collect();
     candidates.retain(|c| {
         c.extractor == "builtin"
+            || c.extractor == "learned"
             || !builtin_spans.iter().any(|(entity, start, end)| *entity == c.entity && c.start < *end && *start < c.end)
     });
     candidates.sort_by(|a, b| {
@@ -93,5 +115,22 @@ mod tests {
         ]);
         let kept: Vec<_> = merged.iter().map(|x| x.entity.as_str()).collect();
         assert_eq!(kept, ["order_id", "date"]);
+    }
+
+    #[test]
+    fn learned_span_takes_the_builtin_value_of_its_type() {
+        // "livrée le 3 décembre": the tagger learned "3 décembre", the built-in matched "le 3 décembre".
+        let mut builtin = e("date", 7, 20, "builtin");
+        builtin.value = serde_json::json!("2026-12-03");
+        let merged = merge(vec![builtin, e("date", 10, 20, "learned"), e("date", 30, 35, "builtin")]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!((merged[0].start, merged[0].end, merged[0].extractor.as_str()), (10, 20, "learned"));
+        assert_eq!(merged[0].value, serde_json::json!("2026-12-03"));
+        // A built-in match the tagger missed stays.
+        assert_eq!((merged[1].start, merged[1].extractor.as_str()), (30, "builtin"));
+        // Of another type, a learned entity does not take the built-in value.
+        let merged = merge(vec![e("number", 10, 20, "builtin"), e("order_id", 10, 20, "learned")]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!((merged[0].entity.as_str(), &merged[0].value), ("order_id", &serde_json::Value::Null));
     }
 }

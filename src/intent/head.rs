@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,20 @@ impl Head {
         let last = self.layers.len().saturating_sub(1);
         for (i, (w, b)) in self.layers.iter().enumerate() {
             h = w.dot(&h) + b;
+            if i < last {
+                h.mapv_inplace(|v| v.max(0.0));
+            }
+        }
+        h
+    }
+
+    /// Logits for many inputs at once, one row each: one matrix product per layer, much faster
+    /// than [`logits`](Self::logits) row by row (the entity tagger runs it on every token).
+    pub fn logits_batch(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let mut h = (&x - &self.mean) * &self.scale;
+        let last = self.layers.len().saturating_sub(1);
+        for (i, (w, b)) in self.layers.iter().enumerate() {
+            h = h.dot(&w.t()) + b;
             if i < last {
                 h.mapv_inplace(|v| v.max(0.0));
             }

@@ -35,6 +35,10 @@ pub struct Manifest {
     /// Signal names and thresholds, in the order of their heads (empty: no signals).
     #[serde(default)]
     pub signals: Vec<crate::signal::SignalMeta>,
+    /// The learned entity tagger's tags and settings (its tensors are under `tagger.`); absent
+    /// in models trained without entity annotations, and in those saved before the tagger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tagger: Option<crate::entity::learned::TaggerMeta>,
     /// Per-intent settings from the training data (required entities, descriptions).
     #[serde(default)]
     pub intents: BTreeMap<String, crate::data::IntentSpec>,
