@@ -1,7 +1,8 @@
 //! [`Nlu`]: the engine a bot talks to. Text → encoder → heads → [`Parse`].
 
 use crate::data::TrainingData;
-use crate::encoder::Encoder;
+use crate::encoder::adapt::{AdaptConfig, Adapter};
+use crate::encoder::{Encoder, UpperLayers};
 use crate::entity::declared::DeclaredExtractor;
 use crate::entity::learned::{TaggedText, Tagger, TaggerConfig};
 use crate::error::{Error, Result};
@@ -29,6 +30,8 @@ pub struct TrainConfig {
     pub signals: SignalConfig,
     /// Entity tagger options (trained when the data has entity annotations).
     pub entities: TaggerConfig,
+    /// Encoder adaptation (fine-tuning its top layers on the training utterances); off by default.
+    pub adapt: AdaptConfig,
 }
 
 impl Default for TrainConfig {
@@ -39,6 +42,7 @@ impl Default for TrainConfig {
             intent: IntentConfig::default(),
             signals: SignalConfig::default(),
             entities: TaggerConfig::default(),
+            adapt: AdaptConfig::default(),
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct Nlu {
     declared: DeclaredExtractor,
     /// The learned entity tagger, when the training data had entity annotations.
     tagger: Option<Tagger>,
+    /// The encoder's adapted top layers, when trained with adaptation.
+    adapter: Option<Adapter>,
     manifest: Manifest,
 }
 
@@ -96,11 +102,14 @@ impl Nlu {
         // With annotations, one forward pass gives both the sentence embeddings (intent and
         // signal heads) and the token embeddings (tagger): the encoder is the expensive part.
         let with_tokens = config.entities.enabled && data.examples.iter().any(|e| !e.entities.is_empty());
-        let (x, tokens) = encode_examples(&encoder, data, with_tokens, "embedding training examples", progress)?;
+        let adapter = if config.adapt.enabled { Some(adapt_encoder(&encoder, data, config, progress)?) } else { None };
+        let upper = adapter.as_ref().map(Adapter::layers);
+        let (x, tokens) = encode_examples(&encoder, upper, data, with_tokens, "embedding training examples", progress)?;
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
         let val = match validation {
             Some(v) if !v.examples.is_empty() => {
-                let (vx, vt) = encode_examples(&encoder, v, with_tokens, "embedding validation examples", progress)?;
+                let (vx, vt) =
+                    encode_examples(&encoder, upper, v, with_tokens, "embedding validation examples", progress)?;
                 let vl: Vec<Option<String>> = v.examples.iter().map(|e| e.intent.clone()).collect();
                 Some((vx, vl, vt))
             }
@@ -139,6 +148,7 @@ impl Nlu {
             intent: intent.meta().clone(),
             signals: signals.as_ref().map(|s| s.meta().to_vec()).unwrap_or_default(),
             tagger: tagger.as_ref().map(|t| t.meta().clone()),
+            adapter: adapter.as_ref().map(|a| a.meta().clone()),
             intents: data.intents.clone(),
             entities: data.entities.clone(),
             train_config: serde_json::to_value(config)?,
@@ -150,7 +160,7 @@ impl Nlu {
             files: Default::default(),
             training_files: training_files(data)?,
         };
-        Ok(Self { encoder, intent, signals, declared, tagger, manifest })
+        Ok(Self { encoder, intent, signals, declared, tagger, adapter, manifest })
     }
 
     /// Loads a model directory and the encoder it was trained with (found as
@@ -204,7 +214,14 @@ impl Nlu {
             }
             None => None,
         };
-        Ok(Self { encoder, intent, signals, declared, tagger, manifest })
+        let adapter = match &manifest.adapter {
+            Some(meta) => Some(
+                Adapter::from_tensors(&encoder, &tensors, meta.clone())
+                    .map_err(|e| Error::Artifact { path: dir.join(model::WEIGHTS_FILE), message: e.to_string() })?,
+            ),
+            None => None,
+        };
+        Ok(Self { encoder, intent, signals, declared, tagger, adapter, manifest })
     }
 
     /// Loads the model at `dir` if it was trained with `encoder`'s weights; otherwise retrains
@@ -275,6 +292,9 @@ impl Nlu {
         if let Some(tagger) = &self.tagger {
             tensors.extend(tagger.to_tensors()?);
         }
+        if let Some(adapter) = &self.adapter {
+            tensors.extend(adapter.to_tensors());
+        }
         let dir = dir.as_ref();
         let mut manifest = self.manifest.clone();
         for file in &mut manifest.training_files {
@@ -332,13 +352,14 @@ impl Nlu {
         let normalized: Vec<Nfc> = texts.iter().map(|t| Nfc::new(t.as_ref())).collect();
         let non_empty: Vec<&str> = normalized.iter().map(Nfc::as_str).filter(|t| !is_blank(t)).collect();
         // With a tagger, the token embeddings come from the same forward pass as the sentence ones.
+        let upper = self.adapter.as_ref().map(Adapter::layers);
         let (embeddings, encoded) = if non_empty.is_empty() {
             (Array2::zeros((0, self.encoder.dim())), Vec::new())
         } else if self.tagger.is_some() {
-            let encoded = self.encoder.encode_batch(&non_empty)?;
+            let encoded = self.encoder.encode_batch_with(&non_empty, upper)?;
             (sentence_matrix(&encoded, self.encoder.dim())?, encoded)
         } else {
-            (self.encoder.embed_batch(&non_empty)?, Vec::new())
+            (self.encoder.embed_batch_with(&non_empty, upper)?, Vec::new())
         };
         let mut encoded = encoded.iter();
         let thresholds = options.thresholds.unwrap_or(self.manifest.intent.thresholds);
@@ -414,23 +435,41 @@ fn sentence_matrix(encoded: &[crate::encoder::EncodedText], dim: usize) -> Resul
     Ok(out)
 }
 
+/// Fine-tunes the encoder's top layers on the examples' intents (out-of-scope examples as one
+/// more class, as the intent head sees them).
+fn adapt_encoder(encoder: &Encoder, data: &TrainingData, config: &TrainConfig, progress: ProgressFn) -> Result<Adapter> {
+    let mut classes: Vec<&str> = data.examples.iter().filter_map(|e| e.intent.as_deref()).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let oos = classes.len();
+    let labels: Vec<usize> = data
+        .examples
+        .iter()
+        .map(|e| e.intent.as_deref().and_then(|i| classes.binary_search(&i).ok()).unwrap_or(oos))
+        .collect();
+    let has_oos = data.examples.iter().any(|e| e.intent.is_none());
+    let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
+    crate::encoder::adapt::adapt(encoder, &texts, &labels, oos + usize::from(has_oos), &config.adapt, config.seed, progress)
+}
+
 /// Sentence embeddings of the examples and, when `with_tokens`, their full encodings (token
 /// embeddings and offsets, for the tagger), in chunks of 256, reporting progress.
 fn encode_examples(
     encoder: &Encoder,
+    upper: Option<&UpperLayers>,
     data: &TrainingData,
     with_tokens: bool,
     stage: &str,
     progress: ProgressFn,
 ) -> Result<(Array2<f32>, Vec<crate::encoder::EncodedText>)> {
     if !with_tokens {
-        return Ok((embed_examples(encoder, data, stage, progress)?, Vec::new()));
+        return Ok((embed_examples(encoder, upper, data, stage, progress)?, Vec::new()));
     }
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
     let mut encoded = Vec::with_capacity(texts.len());
     progress(stage, 0, texts.len());
     for chunk in texts.chunks(256) {
-        encoded.extend(encoder.encode_batch(chunk)?);
+        encoded.extend(encoder.encode_batch_with(chunk, upper)?);
         progress(stage, encoded.len(), texts.len());
     }
     Ok((sentence_matrix(&encoded, encoder.dim())?, encoded))
@@ -454,21 +493,28 @@ fn training_files(data: &TrainingData) -> Result<Vec<model::TrainingFile>> {
 /// Embeds the examples' texts in chunks, reporting progress.
 pub(crate) fn embed_examples(
     encoder: &Encoder,
+    upper: Option<&UpperLayers>,
     data: &TrainingData,
     stage: &str,
     progress: ProgressFn,
 ) -> Result<Array2<f32>> {
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
-    embed_texts(encoder, &texts, stage, progress)
+    embed_texts(encoder, upper, &texts, stage, progress)
 }
 
 /// Embeds texts in chunks of 256, reporting progress after each.
-pub(crate) fn embed_texts(encoder: &Encoder, texts: &[&str], stage: &str, progress: ProgressFn) -> Result<Array2<f32>> {
+pub(crate) fn embed_texts(
+    encoder: &Encoder,
+    upper: Option<&UpperLayers>,
+    texts: &[&str],
+    stage: &str,
+    progress: ProgressFn,
+) -> Result<Array2<f32>> {
     let mut out = Array2::<f32>::zeros((texts.len(), encoder.dim()));
     let mut done = 0;
     progress(stage, 0, texts.len());
     for chunk in texts.chunks(256) {
-        let e = encoder.embed_batch(chunk)?;
+        let e = encoder.embed_batch_with(chunk, upper)?;
         out.slice_mut(ndarray::s![done..done + chunk.len(), ..]).assign(&e);
         done += chunk.len();
         progress(stage, done, texts.len());

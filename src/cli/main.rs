@@ -54,6 +54,8 @@ enum Command {
         /// Random seed (same data + seed = same model).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        #[command(flatten)]
+        adapt: model_cmd::AdaptArgs,
     },
     /// Parse utterances into JSON lines (intent decision, ranking, entities, signals);
     /// reads stdin lines, answering each as it arrives, when no TEXT is given.
@@ -100,6 +102,8 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        #[command(flatten)]
+        adapt: model_cmd::AdaptArgs,
     },
     /// Print the cosine similarity of two utterances' embeddings.
     Similarity {
@@ -169,20 +173,21 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Embed { encoder, stdin: _, texts } => encoder_cmd::embed_cmd(encoder.as_deref(), &texts),
-        Command::Train { data, out, validation, encoder, seed } => {
-            model_cmd::train_cmd(&data, &validation, &out, encoder.as_deref(), seed)
+        Command::Train { data, out, validation, encoder, seed, adapt } => {
+            model_cmd::train_cmd(&data, &validation, &out, encoder.as_deref(), seed, &adapt)
         }
         Command::Parse { model, texts, threshold } => model_cmd::parse_cmd(&model, &texts, threshold),
         Command::Eval { model, data, json, report } => {
             model_cmd::eval_cmd(&model, &data, json.as_deref(), report.as_deref())
         }
-        Command::Benchmark { suite, encoder, datasets, eval_dir, json, seed } => model_cmd::benchmark_cmd(
+        Command::Benchmark { suite, encoder, datasets, eval_dir, json, seed, adapt } => model_cmd::benchmark_cmd(
             &suite,
             encoder.as_deref(),
             datasets.as_deref(),
             eval_dir.as_deref(),
             json.as_deref(),
             seed,
+            &adapt,
         ),
         Command::Similarity { encoder, a, b } => encoder_cmd::similarity_cmd(encoder.as_deref(), &a, &b),
     };

@@ -47,6 +47,36 @@ impl Bars {
     }
 }
 
+/// Encoder adaptation options shared by `train` and `benchmark`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdaptArgs {
+    /// Fine-tune the encoder's top layers on the training utterances first (minutes on a
+    /// CPU; the model then stores those layers, a few MB).
+    #[arg(long)]
+    pub adapt: bool,
+    /// With --adapt: how many top layers to fine-tune.
+    #[arg(long, value_name = "N")]
+    pub adapt_layers: Option<usize>,
+    /// With --adapt: most passes over the training utterances.
+    #[arg(long, value_name = "N")]
+    pub adapt_epochs: Option<usize>,
+}
+
+impl AdaptArgs {
+    /// The training configuration for `encoder` and `seed` with these options.
+    pub fn config(&self, encoder: &str, seed: u64) -> TrainConfig {
+        let mut config = TrainConfig { encoder: encoder.to_string(), seed, ..TrainConfig::default() };
+        config.adapt.enabled = self.adapt;
+        if let Some(layers) = self.adapt_layers {
+            config.adapt.layers = layers;
+        }
+        if let Some(epochs) = self.adapt_epochs {
+            config.adapt.max_epochs = epochs;
+        }
+        config
+    }
+}
+
 fn load_data(paths: &[PathBuf]) -> Result<TrainingData, String> {
     if paths.is_empty() {
         return Err("no training data given: pass one or more files (YAML, Rasa YAML/Markdown, CSV)".into());
@@ -65,11 +95,12 @@ pub fn train_cmd(
     out: &Path,
     encoder: Option<&str>,
     seed: u64,
+    adapt: &AdaptArgs,
 ) -> Result<(), String> {
     let data = load_data(data)?;
     let validation = if validation.is_empty() { None } else { Some(load_data(validation)?) };
     let encoder = Arc::new(load_encoder(encoder)?);
-    let config = TrainConfig { encoder: encoder.info().name.clone(), seed, ..TrainConfig::default() };
+    let config = adapt.config(&encoder.info().name, seed);
     let mut bars = Bars::new();
     let started = std::time::Instant::now();
     let nlu =
@@ -182,9 +213,10 @@ pub fn benchmark_cmd(
     eval_dir: Option<&Path>,
     json: Option<&Path>,
     seed: u64,
+    adapt: &AdaptArgs,
 ) -> Result<(), String> {
     let encoder = Arc::new(load_encoder(encoder)?);
-    let config = TrainConfig { encoder: encoder.info().name.clone(), seed, ..TrainConfig::default() };
+    let config = adapt.config(&encoder.info().name, seed);
     let mut options = BenchmarkOptions::default();
     if let Some(d) = datasets {
         options.datasets = d.to_path_buf();

@@ -9,6 +9,7 @@
 use candle_core::{DType, Module, Tensor, D};
 use candle_nn::{Embedding, Linear, VarBuilder};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// The fields of a Hugging Face BERT `config.json` that the forward pass needs.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -210,20 +211,45 @@ impl FeedForward {
     }
 }
 
-struct Layer {
+/// One transformer layer: self-attention then feed-forward, each with residual and LayerNorm.
+pub(crate) struct Layer {
     attention: SelfAttention,
     feed_forward: FeedForward,
 }
 
 impl Layer {
-    fn load(vb: VarBuilder, config: &BertConfig, precision: Precision) -> candle_core::Result<Self> {
+    pub(crate) fn load(vb: VarBuilder, config: &BertConfig, precision: Precision) -> candle_core::Result<Self> {
         Ok(Self {
             attention: SelfAttention::load(vb.pp("attention"), config, precision)?,
             feed_forward: FeedForward::load(vb.clone(), config, precision)?,
         })
     }
 
-    fn forward(&self, xs: &Tensor, mask_bias: &Tensor) -> candle_core::Result<Tensor> {
+    /// The layer's parameters, named as in a checkpoint under `prefix` (`encoder.layer.{i}`).
+    pub(crate) fn named_tensors(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        let linear = |name: &str, l: &Linear| {
+            let mut out = vec![(format!("{prefix}.{name}.weight"), l.weight().clone())];
+            out.extend(l.bias().map(|b| (format!("{prefix}.{name}.bias"), b.clone())));
+            out
+        };
+        let norm = |name: &str, n: &LayerNorm| {
+            vec![(format!("{prefix}.{name}.weight"), n.weight.clone()), (format!("{prefix}.{name}.bias"), n.bias.clone())]
+        };
+        let (a, f) = (&self.attention, &self.feed_forward);
+        [
+            linear("attention.self.query", &a.query),
+            linear("attention.self.key", &a.key),
+            linear("attention.self.value", &a.value),
+            linear("attention.output.dense", &a.output),
+            norm("attention.output.LayerNorm", &a.layer_norm),
+            linear("intermediate.dense", &f.inner),
+            linear("output.dense", &f.outer),
+            norm("output.LayerNorm", &f.layer_norm),
+        ]
+        .concat()
+    }
+
+    pub(crate) fn forward(&self, xs: &Tensor, mask_bias: &Tensor) -> candle_core::Result<Tensor> {
         let xs = self.attention.forward(xs, mask_bias)?;
         self.feed_forward.forward(&xs)
     }
@@ -257,12 +283,82 @@ impl BertModel {
     /// Last hidden states `[batch, len, hidden]` for `input_ids` `[batch, len]` (u32) and
     /// `attention_mask` `[batch, len]` (1 for real tokens, 0 for padding; any numeric dtype).
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with(input_ids, attention_mask, None)
+    }
+
+    /// [`forward`](Self::forward) with the top layers replaced by `upper` (an adapted copy
+    /// of them, see [`UpperLayers`]) when given.
+    pub fn forward_with(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        upper: Option<&UpperLayers>,
+    ) -> candle_core::Result<Tensor> {
         let _enter = self.span.enter();
+        let base_layers = upper.map_or(self.layers.len(), |u| u.from.min(self.layers.len()));
+        let (xs, mask_bias) = self.lower(input_ids, attention_mask, base_layers)?;
+        match upper {
+            Some(upper) => upper.forward(&xs, &mask_bias),
+            None => Ok(xs),
+        }
+    }
+
+    /// The parameters of layers `from..`, named `encoder.layer.{i}.…` (no `bert.` prefix): the
+    /// starting point of an adaptation.
+    pub(crate) fn upper_tensors(&self, from: usize) -> HashMap<String, Tensor> {
+        self.layers
+            .iter()
+            .enumerate()
+            .skip(from)
+            .flat_map(|(i, layer)| layer.named_tensors(&format!("encoder.layer.{i}")))
+            .collect()
+    }
+
+    /// Embeddings then the first `layers` layers: the hidden states `[batch, len, hidden]` and
+    /// the attention bias the remaining layers need.
+    pub(crate) fn lower(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        layers: usize,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let token_type_ids = input_ids.zeros_like()?;
         let mut xs = self.embeddings.forward(input_ids, &token_type_ids)?;
         let mask_bias = attention_bias(attention_mask, xs.dtype())?;
-        for layer in &self.layers {
+        for layer in self.layers.iter().take(layers) {
             xs = layer.forward(&xs, &mask_bias)?;
+        }
+        Ok((xs, mask_bias))
+    }
+}
+
+/// A replacement for the top layers of a [`BertModel`], from layer `from` to the last: what
+/// encoder adaptation trains and a model stores, so that many models share one base encoder.
+pub struct UpperLayers {
+    pub(crate) from: usize,
+    pub(crate) layers: Vec<Layer>,
+}
+
+impl UpperLayers {
+    /// Loads layers `from..config.num_hidden_layers` from tensors named like the base model's
+    /// (`encoder.layer.{i}.…`, no `bert.` prefix) under `vb`.
+    pub fn load(vb: VarBuilder, config: &BertConfig, from: usize, precision: Precision) -> candle_core::Result<Self> {
+        let layers = (from..config.num_hidden_layers)
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config, precision))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self { from, layers })
+    }
+
+    /// The first layer replaced.
+    pub fn from_layer(&self) -> usize {
+        self.from
+    }
+
+    /// Runs the layers on hidden states `[batch, len, hidden]` of layer `from`.
+    pub fn forward(&self, xs: &Tensor, mask_bias: &Tensor) -> candle_core::Result<Tensor> {
+        let mut xs = xs.clone();
+        for layer in &self.layers {
+            xs = layer.forward(&xs, mask_bias)?;
         }
         Ok(xs)
     }

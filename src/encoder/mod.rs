@@ -16,6 +16,7 @@
 //! # Ok::<(), entendu::Error>(())
 //! ```
 
+pub mod adapt;
 pub mod bert;
 pub mod e5s1;
 pub mod fetch;
@@ -24,6 +25,7 @@ mod resolve;
 pub use resolve::{find_known, known_encoders, models_dir, KnownEncoder, OfflineSource, WheelFile, DEFAULT_ENCODER};
 
 use crate::error::{Error, Result};
+pub use bert::UpperLayers;
 use bert::{BertConfig, BertModel, Precision};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -235,8 +237,13 @@ impl Encoder {
 
     /// Sentence embeddings of many utterances, one row each, in input order.
     pub fn embed_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Array2<f32>> {
+        self.embed_batch_with(texts, None)
+    }
+
+    /// [`embed_batch`](Self::embed_batch) through adapted top layers (see [`adapt`]) when given.
+    pub fn embed_batch_with<S: AsRef<str>>(&self, texts: &[S], upper: Option<&UpperLayers>) -> Result<Array2<f32>> {
         let mut out = Array2::<f32>::zeros((texts.len(), self.info.dim));
-        for (index, encoded) in self.encode_batch_inner(texts, false)? {
+        for (index, encoded) in self.encode_batch_inner(texts, false, upper)? {
             out.row_mut(index).assign(&encoded.sentence);
         }
         Ok(out)
@@ -244,8 +251,17 @@ impl Encoder {
 
     /// Sentence and token embeddings of many utterances, in input order.
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<EncodedText>> {
+        self.encode_batch_with(texts, None)
+    }
+
+    /// [`encode_batch`](Self::encode_batch) through adapted top layers (see [`adapt`]) when given.
+    pub fn encode_batch_with<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        upper: Option<&UpperLayers>,
+    ) -> Result<Vec<EncodedText>> {
         let mut slots: Vec<Option<EncodedText>> = vec![None; texts.len()];
-        for (index, encoded) in self.encode_batch_inner(texts, true)? {
+        for (index, encoded) in self.encode_batch_inner(texts, true, upper)? {
             if let Some(slot) = slots.get_mut(index) {
                 *slot = Some(encoded);
             }
@@ -262,21 +278,19 @@ impl Encoder {
     }
 
     /// Tokenises, sorts by length, runs padded batches; yields `(input index, result)`.
-    fn encode_batch_inner<S: AsRef<str>>(&self, texts: &[S], with_tokens: bool) -> Result<Vec<(usize, EncodedText)>> {
+    fn encode_batch_inner<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        with_tokens: bool,
+        upper: Option<&UpperLayers>,
+    ) -> Result<Vec<(usize, EncodedText)>> {
         let _span = tracing::trace_span!("encode", n = texts.len()).entered();
         let prefix_len = self.info.query_prefix.len();
         let mut items = Vec::with_capacity(texts.len());
         {
             let _span = tracing::trace_span!("tokenize").entered();
             for (index, text) in texts.iter().enumerate() {
-                let text = text.as_ref();
-                let (kept, cut_early) = bounded_prefix(text, self.info.max_tokens);
-                let input = format!("{}{}", self.info.query_prefix, kept);
-                let encoding = self
-                    .tokenizer
-                    .encode(input.as_str(), true)
-                    .map_err(|e| Error::Tokenizer(format!("cannot tokenise {:?}: {e}", preview(text))))?;
-                let truncated = cut_early || !encoding.get_overflowing().is_empty();
+                let (encoding, truncated) = self.tokenize(text.as_ref())?;
                 items.push((index, encoding, truncated));
             }
         }
@@ -284,20 +298,9 @@ impl Encoder {
 
         let mut results = Vec::with_capacity(texts.len());
         for chunk in items.chunks(BATCH_SIZE) {
-            let max_len = chunk.iter().map(|(_, e, _)| e.len()).max().unwrap_or(0).max(1);
-            let mut ids = Vec::with_capacity(chunk.len() * max_len);
-            let mut mask = Vec::with_capacity(chunk.len() * max_len);
-            for (_, encoding, _) in chunk {
-                let real = encoding.get_ids();
-                ids.extend_from_slice(real);
-                mask.extend(std::iter::repeat_n(1u32, real.len()));
-                let pad = max_len - real.len();
-                ids.extend(std::iter::repeat_n(0u32, pad));
-                mask.extend(std::iter::repeat_n(0u32, pad));
-            }
-            let ids = Tensor::from_vec(ids, (chunk.len(), max_len), &self.device)?;
-            let mask = Tensor::from_vec(mask, (chunk.len(), max_len), &self.device)?;
-            let hidden = self.model.forward(&ids, &mask)?;
+            let encodings: Vec<&tokenizers::Encoding> = chunk.iter().map(|(_, e, _)| e).collect();
+            let (ids, mask) = self.padded(&encodings)?;
+            let hidden = self.model.forward_with(&ids, &mask, upper)?;
             let sentences = self.pool(&hidden, &mask)?;
             let sentences: Vec<Vec<f32>> = sentences.to_vec2()?;
             let hidden: Option<Vec<Vec<Vec<f32>>>> = if with_tokens { Some(hidden.to_vec3()?) } else { None };
@@ -313,6 +316,37 @@ impl Encoder {
             }
         }
         Ok(results)
+    }
+
+    /// The tokens of one utterance (query prefix and special tokens included), and whether it
+    /// was cut to the model's maximum.
+    fn tokenize(&self, text: &str) -> Result<(tokenizers::Encoding, bool)> {
+        let (kept, cut_early) = bounded_prefix(text, self.info.max_tokens);
+        let input = format!("{}{}", self.info.query_prefix, kept);
+        let encoding = self
+            .tokenizer
+            .encode(input.as_str(), true)
+            .map_err(|e| Error::Tokenizer(format!("cannot tokenise {:?}: {e}", preview(text))))?;
+        let truncated = cut_early || !encoding.get_overflowing().is_empty();
+        Ok((encoding, truncated))
+    }
+
+    /// Token ids and attention mask `[batch, longest]`, padded with 0.
+    fn padded(&self, encodings: &[&tokenizers::Encoding]) -> Result<(Tensor, Tensor)> {
+        let max_len = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let mut ids = Vec::with_capacity(encodings.len() * max_len);
+        let mut mask = Vec::with_capacity(encodings.len() * max_len);
+        for encoding in encodings {
+            let real = encoding.get_ids();
+            ids.extend_from_slice(real);
+            mask.extend(std::iter::repeat_n(1u32, real.len()));
+            let pad = max_len.saturating_sub(real.len());
+            ids.extend(std::iter::repeat_n(0u32, pad));
+            mask.extend(std::iter::repeat_n(0u32, pad));
+        }
+        let ids = Tensor::from_vec(ids, (encodings.len(), max_len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (encodings.len(), max_len), &self.device)?;
+        Ok((ids, mask))
     }
 
     fn pool(&self, hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {

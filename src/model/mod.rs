@@ -39,6 +39,10 @@ pub struct Manifest {
     /// in models trained without entity annotations, and in those saved before the tagger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tagger: Option<crate::entity::learned::TaggerMeta>,
+    /// The encoder adaptation (its adapted top layers are under `adapter.`, in f16); absent in
+    /// models trained on the frozen encoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<crate::encoder::adapt::AdapterMeta>,
     /// Per-intent settings from the training data (required entities, descriptions).
     #[serde(default)]
     pub intents: BTreeMap<String, crate::data::IntentSpec>,

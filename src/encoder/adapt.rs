@@ -1,0 +1,440 @@
+//! Encoder adaptation: fine-tune the top layers of the encoder on the bot's own labelled
+//! utterances, on the CPU, and keep them as a small adapter beside the shared base encoder.
+//!
+//! A head on frozen embeddings has a ceiling: the encoder was never told that "où en est mon
+//! colis" and "suivi de ma commande" are the same request for this bot, or that "votre météo"
+//! is out of its scope. Fine-tuning moves the embeddings so that the bot's intents separate.
+//! Only the top [`AdaptConfig::layers`] layers train (the lower layers and the 250k-row
+//! embedding table stay frozen and shared), which keeps three things small:
+//!
+//! - **time**: the frozen lower layers run once per utterance, their outputs are cached, and
+//!   each epoch runs only the top layers forward and backward;
+//! - **size**: the adapter is the top layers alone, stored in f16 (3.5 MB a layer for
+//!   multilingual-e5-small);
+//! - **memory**: many bots share one base encoder; each model holds only its adapter.
+//!
+//! Training is classification fine-tuning: mean-pooled, L2-normalised embeddings through a
+//! cosine-softmax layer initialised at the class centroids (so the first step starts from a
+//! nearest-centroid classifier, not from noise), cross-entropy including the out-of-scope
+//! class when the data has one, AdamW with linear warm-up and decay, early stopping on a
+//! stratified held-out share. Deterministic for a seed.
+
+use super::bert::{Precision, UpperLayers};
+use super::Encoder;
+use crate::error::{Error, Result};
+use candle_core::{DType, Tensor, Var, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// How to adapt the encoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdaptConfig {
+    /// Adapt the encoder at all (`entendu train --adapt`).
+    pub enabled: bool,
+    /// Top layers to fine-tune.
+    pub layers: usize,
+    /// Most passes over the training utterances.
+    pub max_epochs: usize,
+    /// AdamW learning rate of the layers (peak, after warm-up).
+    pub learning_rate: f64,
+    /// AdamW learning rate of the classification layer used for fine-tuning.
+    pub head_learning_rate: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Utterances per step.
+    pub batch_size: usize,
+    /// Scale of the cosine-softmax logits.
+    pub logit_scale: f64,
+    /// Share of the utterances held out (stratified) for early stopping.
+    pub held_out_share: f32,
+    /// Stop after this many epochs without a better held-out accuracy.
+    pub patience: usize,
+    /// Stop after the epoch that crosses this many seconds (none: no limit).
+    pub max_seconds: Option<f64>,
+}
+
+impl Default for AdaptConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            layers: 2,
+            max_epochs: 4,
+            learning_rate: 1e-4,
+            head_learning_rate: 3e-3,
+            weight_decay: 0.01,
+            batch_size: 32,
+            logit_scale: 20.0,
+            held_out_share: 0.1,
+            patience: 2,
+            max_seconds: None,
+        }
+    }
+}
+
+/// One point of the accuracy-against-time curve of an adaptation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Epochs done.
+    pub epoch: usize,
+    /// Seconds since the adaptation started (lower-layer caching included).
+    pub seconds: f64,
+    /// Accuracy of the fine-tuning classifier on the held-out share.
+    pub held_out_accuracy: f32,
+    /// Mean training loss over the epoch (none before training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_loss: Option<f32>,
+}
+
+/// What the artifact records about an adaptation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdapterMeta {
+    /// First adapted layer (the layers from here to the last are the adapter's).
+    pub from_layer: usize,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Seconds the adaptation took.
+    pub seconds: f64,
+    /// Held-out accuracy before training (epoch 0) and after each epoch.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Adapted top layers, ready to run, and their stored form.
+pub struct Adapter {
+    upper: UpperLayers,
+    /// The weights in f16, as saved; `upper` holds exactly these values in f32.
+    stored: HashMap<String, Tensor>,
+    meta: AdapterMeta,
+}
+
+/// Prefix of the adapter's tensors in a model's weight file.
+const PREFIX: &str = "adapter.";
+
+impl Adapter {
+    /// The layers, for [`Encoder::embed_batch_with`] and [`Encoder::encode_batch_with`].
+    pub fn layers(&self) -> &UpperLayers {
+        &self.upper
+    }
+
+    /// What the artifact records.
+    pub fn meta(&self) -> &AdapterMeta {
+        &self.meta
+    }
+
+    /// Named tensors for the artifact (`adapter.encoder.layer.{i}.…`, f16).
+    pub fn to_tensors(&self) -> HashMap<String, Tensor> {
+        self.stored.iter().map(|(name, t)| (format!("{PREFIX}{name}"), t.clone())).collect()
+    }
+
+    /// Rebuilds an adapter for `encoder` from a model's tensors.
+    pub fn from_tensors(encoder: &Encoder, tensors: &HashMap<String, Tensor>, meta: AdapterMeta) -> Result<Self> {
+        let stored: HashMap<String, Tensor> = tensors
+            .iter()
+            .filter_map(|(name, t)| name.strip_prefix(PREFIX).map(|n| (n.to_string(), t.clone())))
+            .collect();
+        let upper = build_inference_layers(encoder, &stored, meta.from_layer)?;
+        Ok(Self { upper, stored, meta })
+    }
+}
+
+/// f32 inference layers from stored (f16) tensors.
+fn build_inference_layers(encoder: &Encoder, stored: &HashMap<String, Tensor>, from: usize) -> Result<UpperLayers> {
+    let mut f32s = HashMap::with_capacity(stored.len());
+    for (name, t) in stored {
+        f32s.insert(name.clone(), t.to_dtype(DType::F32)?);
+    }
+    let config = encoder.model.config().clone();
+    let vb = VarBuilder::from_tensors(f32s, DType::F32, &encoder.device);
+    UpperLayers::load(vb, &config, from, Precision::default())
+        .map_err(|e| Error::InvalidArgument(format!("the adapter does not fit encoder {} ({e})", encoder.info().name)))
+}
+
+/// A batch of utterances with the frozen lower layers already run.
+struct CachedBatch {
+    hidden: Tensor,
+    mask_bias: Tensor,
+    /// `[batch, len, 1]` f32 mask, for mean pooling.
+    mask: Tensor,
+    labels: Tensor,
+    label_list: Vec<usize>,
+}
+
+/// Fine-tunes the top layers of `encoder` to tell `labels` (class indices in `0..classes`,
+/// one per text) apart. `progress` hears `(stage, done, total)`.
+pub fn adapt(
+    encoder: &Encoder,
+    texts: &[&str],
+    labels: &[usize],
+    classes: usize,
+    config: &AdaptConfig,
+    seed: u64,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<Adapter> {
+    let _span = tracing::info_span!("adapt", n = texts.len(), layers = config.layers).entered();
+    let started = Instant::now();
+    let layer_count = encoder.model.config().num_hidden_layers;
+    if config.layers == 0 || config.layers > layer_count {
+        return Err(Error::InvalidArgument(format!(
+            "adapt.layers must be between 1 and {layer_count} (the encoder's layers), not {}",
+            config.layers
+        )));
+    }
+    if texts.len() != labels.len() || texts.is_empty() || classes < 2 {
+        return Err(Error::Data("adaptation needs labelled utterances of at least 2 classes".into()));
+    }
+    let from = layer_count - config.layers;
+    let device = encoder.device.clone();
+
+    // Held-out rows for early stopping, then length-sorted batches of each part, so that
+    // padding stays small; the frozen lower layers run once per batch, here.
+    let (fit_rows, held_rows) = crate::intent::stratified_split(labels, config.held_out_share, seed ^ 0xada);
+    let cache = |rows: &[usize], stage: &str, progress: &mut dyn FnMut(&str, usize, usize)| -> Result<Vec<CachedBatch>> {
+        let mut items = Vec::with_capacity(rows.len());
+        for &r in rows {
+            let text = texts.get(r).copied().unwrap_or("");
+            let (encoding, _) = encoder.tokenize(text)?;
+            items.push((encoding, labels.get(r).copied().unwrap_or(0)));
+        }
+        items.sort_by_key(|(e, _)| e.len());
+        let mut batches = Vec::new();
+        let total = items.len();
+        let mut done = 0;
+        progress(stage, 0, total);
+        for chunk in items.chunks(config.batch_size.max(1)) {
+            let encodings: Vec<&tokenizers::Encoding> = chunk.iter().map(|(e, _)| e).collect();
+            let (ids, mask) = encoder.padded(&encodings)?;
+            let (hidden, mask_bias) = encoder.model.lower(&ids, &mask, from)?;
+            let label_list: Vec<usize> = chunk.iter().map(|(_, l)| *l).collect();
+            let labels = Tensor::from_vec(label_list.iter().map(|&l| l as u32).collect::<Vec<_>>(), chunk.len(), &device)?;
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            batches.push(CachedBatch { hidden, mask_bias, mask, labels, label_list });
+            done += chunk.len();
+            progress(stage, done, total);
+        }
+        Ok(batches)
+    };
+    let fit = cache(&fit_rows, "adapting: running the frozen layers", progress)?;
+    let held = cache(&held_rows, "adapting: running the frozen layers (held out)", progress)?;
+
+    // Trainable copies of the top layers.
+    let base = encoder.model.upper_tensors(from);
+    let mut vars: Vec<(String, Var)> = Vec::with_capacity(base.len());
+    let mut names: Vec<&String> = base.keys().collect();
+    names.sort(); // HashMap order is random: sort for determinism
+    for name in names {
+        if let Some(t) = base.get(name) {
+            vars.push((name.clone(), Var::from_tensor(&t.to_dtype(DType::F32)?.copy()?)?));
+        }
+    }
+    let config_bert = encoder.model.config().clone();
+    let trainable = |vars: &[(String, Var)]| -> Result<UpperLayers> {
+        let map: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        let vb = VarBuilder::from_tensors(map, DType::F32, &device);
+        Ok(UpperLayers::load(vb, &config_bert, from, Precision { differentiable: true })?)
+    };
+    let upper = trainable(&vars)?;
+
+    // The classification layer starts at the class centroids of the unadapted embeddings.
+    let dim = encoder.info().dim;
+    let mut sums = vec![0f32; classes * dim];
+    for batch in &fit {
+        let pooled = pool(&upper.forward(&batch.hidden, &batch.mask_bias)?, &batch.mask)?.to_vec2::<f32>()?;
+        for (row, &label) in pooled.iter().zip(&batch.label_list) {
+            if let Some(slot) = sums.get_mut(label * dim..(label + 1) * dim) {
+                slot.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+            }
+        }
+    }
+    let head = Var::from_tensor(&Tensor::from_vec(sums, (classes, dim), &device)?)?;
+    let logits = |pooled: &Tensor, head: &Tensor| -> candle_core::Result<Tensor> {
+        let norms = head.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-6, f64::MAX)?;
+        let weights = head.broadcast_div(&norms)?;
+        pooled.matmul(&weights.t()?)? * config.logit_scale
+    };
+    let accuracy = |upper: &UpperLayers, head: &Tensor| -> Result<f32> {
+        let (mut right, mut total) = (0usize, 0usize);
+        for batch in &held {
+            let pooled = pool(&upper.forward(&batch.hidden, &batch.mask_bias)?, &batch.mask)?;
+            let predicted = logits(&pooled, head)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            right += predicted.iter().zip(&batch.label_list).filter(|(p, l)| **p as usize == **l).count();
+            total += batch.label_list.len();
+        }
+        Ok(if total == 0 { 0.0 } else { right as f32 / total as f32 })
+    };
+
+    let params = |lr: f64| ParamsAdamW { lr, weight_decay: config.weight_decay, ..Default::default() };
+    let mut layer_opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params(config.learning_rate))?;
+    let mut head_opt = AdamW::new(vec![head.clone()], params(config.head_learning_rate))?;
+    let steps_per_epoch = fit.len();
+    let total_steps = (steps_per_epoch * config.max_epochs.max(1)).max(1);
+    let warmup = (total_steps / 16).max(1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut curve = vec![CurvePoint {
+        epoch: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        held_out_accuracy: accuracy(&upper, head.as_tensor())?,
+        train_loss: None,
+    }];
+    let snapshot = |vars: &[(String, Var)]| -> Result<Vec<Tensor>> {
+        vars.iter().map(|(_, v)| Ok(v.as_tensor().copy()?)).collect()
+    };
+    let mut best = (curve.first().map_or(0.0, |c| c.held_out_accuracy), 0usize, snapshot(&vars)?);
+    let mut order: Vec<usize> = (0..steps_per_epoch).collect();
+    let mut step = 0usize;
+    let stage = format!("adapting the top {} layers", config.layers);
+    for epoch in 1..=config.max_epochs.max(1) {
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0f32;
+        for &b in &order {
+            let Some(batch) = fit.get(b) else { continue };
+            // Linear warm-up, then linear decay to zero at the last planned step.
+            let factor = if step < warmup {
+                (step + 1) as f64 / warmup as f64
+            } else {
+                (total_steps - step) as f64 / (total_steps - warmup).max(1) as f64
+            };
+            layer_opt.set_learning_rate(config.learning_rate * factor);
+            head_opt.set_learning_rate(config.head_learning_rate * factor);
+            let pooled = pool(&upper.forward(&batch.hidden, &batch.mask_bias)?, &batch.mask)?;
+            let loss = candle_nn::loss::cross_entropy(&logits(&pooled, head.as_tensor())?, &batch.labels)?;
+            loss_sum += loss.to_scalar::<f32>()?;
+            let grads = loss.backward()?;
+            layer_opt.step(&grads)?;
+            head_opt.step(&grads)?;
+            step += 1;
+            progress(&stage, step, total_steps);
+        }
+        let held_out_accuracy = accuracy(&upper, head.as_tensor())?;
+        let train_loss = Some(loss_sum / steps_per_epoch.max(1) as f32);
+        curve.push(CurvePoint { epoch, seconds: started.elapsed().as_secs_f64(), held_out_accuracy, train_loss });
+        tracing::info!(epoch, held_out_accuracy, ?train_loss, "adaptation epoch");
+        if held_out_accuracy > best.0 {
+            best = (held_out_accuracy, epoch, snapshot(&vars)?);
+        } else if epoch - best.1 >= config.patience.max(1) {
+            break;
+        }
+        if config.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit) {
+            break;
+        }
+    }
+    progress(&stage, total_steps, total_steps);
+
+    // Keep the best epoch, rounded to f16 as stored, so that what the heads train on is
+    // exactly what a loaded model computes.
+    let mut stored = HashMap::with_capacity(vars.len());
+    for ((name, _), t) in vars.iter().zip(best.2) {
+        stored.insert(name.clone(), t.to_dtype(DType::F16)?);
+    }
+    let upper = build_inference_layers(encoder, &stored, from)?;
+    let meta = AdapterMeta { from_layer: from, best_epoch: best.1, seconds: started.elapsed().as_secs_f64(), curve };
+    Ok(Adapter { upper, stored, meta })
+}
+
+/// Mean over real tokens, then L2 normalisation: `[batch, hidden]`.
+fn pool(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let summed = hidden.broadcast_mul(mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    mean.broadcast_div(&norms)
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Adapter>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn tiny() -> (tempfile::TempDir, Encoder) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testing::write_tiny_encoder(dir.path(), 3).unwrap();
+        let encoder = Encoder::from_dir(dir.path()).unwrap();
+        (dir, encoder)
+    }
+
+    #[test]
+    fn gradients_reach_every_adapted_parameter() {
+        let (_dir, encoder) = tiny();
+        let from = encoder.model.config().num_hidden_layers - 1;
+        let base = encoder.model.upper_tensors(from);
+        let vars: Vec<(String, Var)> =
+            base.iter().map(|(n, t)| (n.clone(), Var::from_tensor(&t.copy().unwrap()).unwrap())).collect();
+        let map: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        let vb = VarBuilder::from_tensors(map, DType::F32, &Device::Cpu);
+        let upper =
+            UpperLayers::load(vb, encoder.model.config(), from, Precision { differentiable: true }).unwrap();
+        let (a, _) = encoder.tokenize("où est mon colis").unwrap();
+        let (b, _) = encoder.tokenize("bonjour").unwrap();
+        let (ids, mask) = encoder.padded(&[&a, &b]).unwrap();
+        let (hidden, bias) = encoder.model.lower(&ids, &mask, from).unwrap();
+        let mask = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
+        let pooled = pool(&upper.forward(&hidden, &bias).unwrap(), &mask).unwrap();
+        let target = Tensor::from_vec(vec![1f32; pooled.elem_count()], pooled.shape(), &Device::Cpu).unwrap();
+        let loss = (pooled - target).unwrap().sqr().unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        assert!(!vars.is_empty());
+        for (name, var) in &vars {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+            let norm: f32 = g.sqr().unwrap().sum_all().unwrap().to_scalar().unwrap();
+            assert!(norm > 0.0, "zero gradient for {name}");
+        }
+    }
+
+    #[test]
+    fn unadapted_upper_layers_reproduce_the_encoder() {
+        // The differentiable path computes what the fused inference path computes.
+        let (_dir, encoder) = tiny();
+        let from = encoder.model.config().num_hidden_layers - 1;
+        let base = encoder.model.upper_tensors(from);
+        let vb = VarBuilder::from_tensors(base, DType::F32, &Device::Cpu);
+        let upper =
+            UpperLayers::load(vb, encoder.model.config(), from, Precision { differentiable: true }).unwrap();
+        let texts = ["où est mon colis 48213", "je veux un remboursement", "ok"];
+        let plain = encoder.embed_batch(&texts).unwrap();
+        let through = encoder.embed_batch_with(&texts, Some(&upper)).unwrap();
+        for (a, b) in plain.rows().into_iter().zip(through.rows()) {
+            let cos: f32 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
+            assert!(cos > 0.9999, "{cos}");
+        }
+    }
+
+    #[test]
+    fn adaptation_learns_and_is_deterministic() {
+        let (_dir, encoder) = tiny();
+        let mut texts = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..24 {
+            texts.push(format!("où est mon colis {i}"));
+            labels.push(0);
+            texts.push(format!("je veux un remboursement {i}"));
+            labels.push(1);
+            texts.push(format!("bonjour merci {i}"));
+            labels.push(2);
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let config = AdaptConfig { enabled: true, layers: 1, max_epochs: 3, batch_size: 8, ..Default::default() };
+        let a = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
+        assert_eq!(a.meta().from_layer, encoder.model.config().num_hidden_layers - 1);
+        assert!(a.meta().curve.len() >= 2);
+        let b = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
+        assert_eq!(a.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>(),
+                   b.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>());
+        let ea = encoder.embed_batch_with(&refs, Some(a.layers())).unwrap();
+        let eb = encoder.embed_batch_with(&refs, Some(b.layers())).unwrap();
+        assert_eq!(ea, eb);
+        // Round trip through the artifact's tensors.
+        let again = Adapter::from_tensors(&encoder, &a.to_tensors(), a.meta().clone()).unwrap();
+        assert_eq!(encoder.embed_batch_with(&refs, Some(again.layers())).unwrap(), ea);
+        // The adapter's stored weights are f16.
+        assert!(a.to_tensors().values().all(|t| t.dtype() == DType::F16));
+    }
+}
