@@ -165,10 +165,10 @@ pub fn bio_tags(offsets: &[(usize, usize)], spans: &[TypedSpan]) -> Vec<Tag> {
     let mut taken = vec![false; offsets.len()];
     for span in sorted {
         let mut first = true;
-        for (i, &(start, end)) in offsets.iter().enumerate() {
-            if start < span.end && span.start < end && !taken[i] {
-                tags[i] = if first { Tag::B(span.entity) } else { Tag::I(span.entity) };
-                taken[i] = true;
+        for ((tag, taken), &(start, end)) in tags.iter_mut().zip(taken.iter_mut()).zip(offsets) {
+            if start < span.end && span.start < end && !*taken {
+                *tag = if first { Tag::B(span.entity) } else { Tag::I(span.entity) };
+                *taken = true;
                 first = false;
             }
         }
@@ -179,40 +179,42 @@ pub fn bio_tags(offsets: &[(usize, usize)], spans: &[TypedSpan]) -> Vec<Tag> {
 /// The most probable tag sequence under the BIO constraint (no `I-x` unless after `B-x` or
 /// `I-x`), from per-token log-probabilities `scores` `[tokens, tags]`.
 pub fn viterbi(scores: &Array2<f32>) -> Vec<usize> {
-    let (n, k) = scores.dim();
-    if n == 0 || k == 0 {
+    let tags: Vec<Tag> = (0..scores.ncols()).map(Tag::from_index).collect();
+    let mut rows = scores.rows().into_iter();
+    let Some(first) = rows.next() else {
         return Vec::new();
-    }
-    let tags: Vec<Tag> = (0..k).map(Tag::from_index).collect();
-    let mut best = vec![f32::NEG_INFINITY; k];
-    for (j, tag) in tags.iter().enumerate() {
-        if tag.may_follow(None) {
-            best[j] = scores[[0, j]];
-        }
-    }
-    let mut back = vec![vec![0usize; k]; n];
-    for t in 1..n {
-        let mut next = vec![f32::NEG_INFINITY; k];
-        for (j, tag) in tags.iter().enumerate() {
-            for (i, previous) in tags.iter().enumerate() {
-                if best[i] == f32::NEG_INFINITY || !tag.may_follow(Some(*previous)) {
-                    continue;
-                }
-                let score = best[i] + scores[[t, j]];
-                if score > next[j] {
-                    next[j] = score;
-                    back[t][j] = i;
-                }
-            }
-        }
+    };
+    // best[j]: score of the best legal path ending in tag j so far (-inf: none).
+    let mut best: Vec<f32> =
+        tags.iter().zip(first).map(|(tag, &s)| if tag.may_follow(None) { s } else { f32::NEG_INFINITY }).collect();
+    // back[t - 1][j]: the tag before j on that path, for every later token t.
+    let mut back: Vec<Vec<usize>> = Vec::new();
+    for row in rows {
+        let mut pointers = Vec::with_capacity(tags.len());
+        let next: Vec<f32> = tags
+            .iter()
+            .zip(row)
+            .map(|(tag, &s)| {
+                let (from, score) = tags
+                    .iter()
+                    .zip(&best)
+                    .enumerate()
+                    .filter(|(_, (previous, b))| b.is_finite() && tag.may_follow(Some(**previous)))
+                    .fold((0, f32::NEG_INFINITY), |acc, (i, (_, &b))| if b > acc.1 { (i, b) } else { acc });
+                pointers.push(from);
+                score + s
+            })
+            .collect();
+        back.push(pointers);
         best = next;
     }
     let mut last = best.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(j, _)| j);
-    let mut path = vec![0usize; n];
-    for t in (0..n).rev() {
-        path[t] = last;
-        last = back[t][last];
+    let mut path = vec![last];
+    for pointers in back.iter().rev() {
+        last = pointers.get(last).copied().unwrap_or(0);
+        path.push(last);
     }
+    path.reverse();
     path
 }
 
@@ -265,23 +267,18 @@ pub fn spans_of_path(text: &str, offsets: &[(usize, usize)], path: &[usize], pro
 
 /// Extends `start..end` to whole alphanumeric runs at both ends (a token boundary inside a
 /// word is not an entity boundary), then trims whitespace. `None` when nothing is left.
-fn tidy_span(text: &str, mut start: usize, mut end: usize) -> Option<(usize, usize)> {
-    let bytes_ok = start < end && end <= text.len() && text.is_char_boundary(start) && text.is_char_boundary(end);
-    if !bytes_ok {
-        return None;
+fn tidy_span(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let span = text.get(start..end).filter(|s| !s.is_empty())?;
+    let inside = |c: &char| c.is_alphanumeric();
+    let mut start = start;
+    let mut end = end;
+    if span.chars().next().is_some_and(|c| inside(&c)) {
+        start -= text.get(..start)?.chars().rev().take_while(inside).map(char::len_utf8).sum::<usize>();
     }
-    let inside = |c: char| c.is_alphanumeric();
-    if text[start..].chars().next().is_some_and(inside) {
-        while let Some(c) = text[..start].chars().next_back().filter(|&c| inside(c)) {
-            start -= c.len_utf8();
-        }
+    if span.chars().next_back().is_some_and(|c| inside(&c)) {
+        end += text.get(end..)?.chars().take_while(inside).map(char::len_utf8).sum::<usize>();
     }
-    if text[..end].chars().next_back().is_some_and(inside) {
-        while let Some(c) = text[end..].chars().next().filter(|&c| inside(c)) {
-            end += c.len_utf8();
-        }
-    }
-    let span = &text[start..end];
+    let span = text.get(start..end)?;
     let trimmed_start = start + (span.len() - span.trim_start().len());
     let trimmed_end = end - (span.len() - span.trim_end().len());
     (trimmed_start < trimmed_end).then_some((trimmed_start, trimmed_end))
@@ -316,8 +313,9 @@ pub fn features(text: &str, encoded: &EncodedText, context: usize, sentence: boo
         let starts_word = text.get(..start).and_then(|s| s.chars().next_back()).is_none_or(|c| !c.is_alphanumeric());
         let punctuation =
             text.get(start..end).is_some_and(|s| !s.is_empty() && s.chars().all(|c| !c.is_alphanumeric()));
-        row[flags] = f32::from(u8::from(starts_word));
-        row[flags + 1] = f32::from(u8::from(punctuation));
+        for (slot, flag) in row.iter_mut().skip(flags).zip([starts_word, punctuation]) {
+            *slot = f32::from(u8::from(flag));
+        }
         if sentence && encoded.sentence.len() == dim {
             row.slice_mut(ndarray::s![flags + FLAGS..]).assign(&encoded.sentence);
         }
@@ -452,7 +450,8 @@ impl Tagger {
             row.assign(&p);
         }
         let path = viterbi(&probs.mapv(|v| v.max(1e-12).ln()));
-        let chosen: Vec<f32> = path.iter().enumerate().map(|(t, &j)| probs[[t, j]]).collect();
+        let chosen: Vec<f32> =
+            path.iter().enumerate().map(|(t, &j)| probs.get((t, j)).copied().unwrap_or(0.0)).collect();
         spans_of_path(text, &encoded.offsets, &path, &chosen)
     }
 
@@ -557,7 +556,9 @@ fn split_held_out<'a>(items: &[TaggedText<'a>], share: f32, seed: u64) -> (Vec<T
     order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7a66));
     let mut held_mask = vec![false; items.len()];
     for &i in order.iter().take(count) {
-        held_mask[i] = true;
+        if let Some(held) = held_mask.get_mut(i) {
+            *held = true;
+        }
     }
     let mut train = Vec::with_capacity(items.len() - count);
     let mut held = Vec::with_capacity(count);
@@ -714,7 +715,7 @@ mod tests {
             let number = format!("{}", 10 + (i * 37) % 89);
             let other = format!("{}", 10 + (i * 53) % 89);
             let (text, start) = if i % 2 == 0 {
-                let prefix = format!("où est ma commande ");
+                let prefix = "où est ma commande ".to_string();
                 (format!("{prefix}{number} merci {other}"), prefix.len())
             } else {
                 let prefix = format!("bonjour {other} je veux suivre la commande ");

@@ -19,9 +19,6 @@
 
 pub mod builtin;
 pub mod declared;
-// The tagger's Viterbi tables are indexed within bounds fixed when they are allocated; it is the
-// one module still exempt from the crate's `indexing_slicing` rule until it is converted.
-#[allow(clippy::indexing_slicing)]
 pub mod learned;
 
 use crate::parse::Entity;
