@@ -102,9 +102,20 @@ impl Nlu {
         // With annotations, one forward pass gives both the sentence embeddings (intent and
         // signal heads) and the token embeddings (tagger): the encoder is the expensive part.
         let with_tokens = config.entities.enabled && data.examples.iter().any(|e| !e.entities.is_empty());
-        let adapter = if config.adapt.enabled { Some(adapt_encoder(&encoder, data, config, progress)?) } else { None };
+        let (adapter, adapted) = match config.adapt.enabled {
+            true => {
+                let (adapter, embeddings) = adapt_encoder(&encoder, data, config, progress)?;
+                (Some(adapter), Some(embeddings))
+            }
+            false => (None, None),
+        };
         let upper = adapter.as_ref().map(Adapter::layers);
-        let (x, tokens) = encode_examples(&encoder, upper, data, with_tokens, "embedding training examples", progress)?;
+        // Adaptation already computed the adapted sentence embeddings; only the tagger's token
+        // embeddings need another pass.
+        let (x, tokens) = match adapted {
+            Some(x) if !with_tokens => (x, Vec::new()),
+            _ => encode_examples(&encoder, upper, data, with_tokens, "embedding training examples", progress)?,
+        };
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
         let val = match validation {
             Some(v) if !v.examples.is_empty() => {
@@ -437,7 +448,12 @@ fn sentence_matrix(encoded: &[crate::encoder::EncodedText], dim: usize) -> Resul
 
 /// Fine-tunes the encoder's top layers on the examples' intents (out-of-scope examples as one
 /// more class, as the intent head sees them).
-fn adapt_encoder(encoder: &Encoder, data: &TrainingData, config: &TrainConfig, progress: ProgressFn) -> Result<Adapter> {
+fn adapt_encoder(
+    encoder: &Encoder,
+    data: &TrainingData,
+    config: &TrainConfig,
+    progress: ProgressFn,
+) -> Result<(Adapter, Array2<f32>)> {
     let mut classes: Vec<&str> = data.examples.iter().filter_map(|e| e.intent.as_deref()).collect();
     classes.sort_unstable();
     classes.dedup();

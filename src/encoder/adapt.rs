@@ -24,6 +24,7 @@ use super::Encoder;
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder};
+use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -161,10 +162,14 @@ struct CachedBatch {
     mask: Tensor,
     labels: Tensor,
     label_list: Vec<usize>,
+    /// Row of each utterance in the caller's `texts`.
+    rows: Vec<usize>,
 }
 
 /// Fine-tunes the top layers of `encoder` to tell `labels` (class indices in `0..classes`,
-/// one per text) apart. `progress` hears `(stage, done, total)`.
+/// one per text) apart. Returns the adapter and the adapted sentence embeddings of `texts`
+/// (one row each, as [`Encoder::embed_batch_with`] computes them), which come almost free from
+/// the cached lower layers. `progress` hears `(stage, done, total)`.
 pub fn adapt(
     encoder: &Encoder,
     texts: &[&str],
@@ -173,7 +178,7 @@ pub fn adapt(
     config: &AdaptConfig,
     seed: u64,
     progress: &mut dyn FnMut(&str, usize, usize),
-) -> Result<Adapter> {
+) -> Result<(Adapter, Array2<f32>)> {
     let _span = tracing::info_span!("adapt", n = texts.len(), layers = config.layers).entered();
     let started = Instant::now();
     let layer_count = encoder.model.config().num_hidden_layers;
@@ -197,21 +202,22 @@ pub fn adapt(
         for &r in rows {
             let text = texts.get(r).copied().unwrap_or("");
             let (encoding, _) = encoder.tokenize(text)?;
-            items.push((encoding, labels.get(r).copied().unwrap_or(0)));
+            items.push((encoding, labels.get(r).copied().unwrap_or(0), r));
         }
-        items.sort_by_key(|(e, _)| e.len());
+        items.sort_by_key(|(e, _, _)| e.len());
         let mut batches = Vec::new();
         let total = items.len();
         let mut done = 0;
         progress(stage, 0, total);
         for chunk in items.chunks(config.batch_size.max(1)) {
-            let encodings: Vec<&tokenizers::Encoding> = chunk.iter().map(|(e, _)| e).collect();
+            let encodings: Vec<&tokenizers::Encoding> = chunk.iter().map(|(e, _, _)| e).collect();
             let (ids, mask) = encoder.padded(&encodings)?;
             let (hidden, mask_bias) = encoder.model.lower(&ids, &mask, from)?;
-            let label_list: Vec<usize> = chunk.iter().map(|(_, l)| *l).collect();
+            let label_list: Vec<usize> = chunk.iter().map(|(_, l, _)| *l).collect();
+            let rows: Vec<usize> = chunk.iter().map(|(_, _, r)| *r).collect();
             let labels = Tensor::from_vec(label_list.iter().map(|&l| l as u32).collect::<Vec<_>>(), chunk.len(), &device)?;
             let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            batches.push(CachedBatch { hidden, mask_bias, mask, labels, label_list });
+            batches.push(CachedBatch { hidden, mask_bias, mask, labels, label_list, rows });
             done += chunk.len();
             progress(stage, done, total);
         }
@@ -330,8 +336,17 @@ pub fn adapt(
         stored.insert(name.clone(), t.to_dtype(DType::F16)?);
     }
     let upper = build_inference_layers(encoder, &stored, from)?;
+    let mut embeddings = Array2::<f32>::zeros((texts.len(), dim));
+    for batch in fit.iter().chain(&held) {
+        let pooled = pool(&upper.forward(&batch.hidden, &batch.mask_bias)?, &batch.mask)?.to_vec2::<f32>()?;
+        for (row, values) in batch.rows.iter().zip(pooled) {
+            if *row < embeddings.nrows() && values.len() == dim {
+                embeddings.row_mut(*row).assign(&ndarray::Array1::from(values));
+            }
+        }
+    }
     let meta = AdapterMeta { from_layer: from, best_epoch: best.1, seconds: started.elapsed().as_secs_f64(), curve };
-    Ok(Adapter { upper, stored, meta })
+    Ok((Adapter { upper, stored, meta }, embeddings))
 }
 
 /// Mean over real tokens, then L2 normalisation: `[batch, hidden]`.
@@ -422,15 +437,20 @@ mod tests {
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let config = AdaptConfig { enabled: true, layers: 1, max_epochs: 3, batch_size: 8, ..Default::default() };
-        let a = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
+        let (a, embedded) = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
         assert_eq!(a.meta().from_layer, encoder.model.config().num_hidden_layers - 1);
         assert!(a.meta().curve.len() >= 2);
-        let b = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
+        let (b, _) = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
         assert_eq!(a.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>(),
                    b.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>());
         let ea = encoder.embed_batch_with(&refs, Some(a.layers())).unwrap();
         let eb = encoder.embed_batch_with(&refs, Some(b.layers())).unwrap();
         assert_eq!(ea, eb);
+        // The embeddings adapt() returns are those the encoder computes with the adapter.
+        for (x, y) in embedded.rows().into_iter().zip(ea.rows()) {
+            let cos: f32 = x.iter().zip(y.iter()).map(|(p, q)| p * q).sum();
+            assert!(cos > 0.9999, "{cos}");
+        }
         // Round trip through the artifact's tensors.
         let again = Adapter::from_tensors(&encoder, &a.to_tensors(), a.meta().clone()).unwrap();
         assert_eq!(encoder.embed_batch_with(&refs, Some(again.layers())).unwrap(), ea);
