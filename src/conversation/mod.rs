@@ -363,7 +363,7 @@ impl Conversation {
             return true;
         }
         let mapped = self.config.slot_mappings.get(entity).and_then(|types| {
-            parse.entities.iter().find(|e| types.iter().any(|t| *t == e.entity))
+            parse.entities.iter().find(|e| types.contains(&e.entity))
         });
         match mapped {
             Some(found) => {
