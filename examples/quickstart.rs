@@ -10,9 +10,14 @@ fn main() -> Result<(), entendu::Error> {
     let (nlu, _) = Nlu::load_or_retrain("models/support", encoder, &mut |_, _, _| {})?;
     let mut texts: Vec<String> = std::env::args().skip(1).collect();
     if texts.is_empty() {
-        texts = ["où en est ma commande 48213 ?", "I want to talk to a human", "¿Abren el domingo?", "quel temps fait-il ?"]
-            .map(String::from)
-            .to_vec();
+        texts = [
+            "où en est ma commande 48213 ?",
+            "I want to talk to a human",
+            "¿Abren el domingo?",
+            "quel temps fait-il ?",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     for parse in nlu.parse_batch(&texts)? {
         let signals: Vec<&str> = parse.signals.iter().filter(|s| s.active).map(|s| s.name.as_str()).collect();

@@ -197,7 +197,11 @@ impl Nlu {
         if trained.weights_sha256 != given.weights_sha256 || trained.dim != given.dim {
             return Err(Error::EncoderMismatch {
                 path: dir.to_path_buf(),
-                trained: format!("{} (weights sha256 {}…)", trained.name, trained.weights_sha256.get(..12).unwrap_or("")),
+                trained: format!(
+                    "{} (weights sha256 {}…)",
+                    trained.name,
+                    trained.weights_sha256.get(..12).unwrap_or("")
+                ),
                 loaded: format!(
                     "{} (sha256 {}…, from {})",
                     given.name,
@@ -465,7 +469,15 @@ fn adapt_encoder(
         .collect();
     let has_oos = data.examples.iter().any(|e| e.intent.is_none());
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
-    crate::encoder::adapt::adapt(encoder, &texts, &labels, oos + usize::from(has_oos), &config.adapt, config.seed, progress)
+    crate::encoder::adapt::adapt(
+        encoder,
+        &texts,
+        &labels,
+        oos + usize::from(has_oos),
+        &config.adapt,
+        config.seed,
+        progress,
+    )
 }
 
 /// Sentence embeddings of the examples and, when `with_tokens`, their full encodings (token
@@ -493,7 +505,8 @@ fn encode_examples(
 
 /// The distinct files the examples were read from, with their SHA-256.
 fn training_files(data: &TrainingData) -> Result<Vec<model::TrainingFile>> {
-    let mut paths: Vec<&Path> = data.examples.iter().filter_map(|e| e.source.as_ref()).map(|s| s.path.as_path()).collect();
+    let mut paths: Vec<&Path> =
+        data.examples.iter().filter_map(|e| e.source.as_ref()).map(|s| s.path.as_path()).collect();
     paths.sort();
     paths.dedup();
     paths

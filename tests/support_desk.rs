@@ -16,7 +16,9 @@ fn describe(action: &Action) -> String {
         Action::Answer { intent, .. } => format!("answer {intent}"),
         Action::AskFor { entity, .. } => format!("ask_for {entity}"),
         Action::Clarify { .. } => "clarify".to_string(),
-        Action::Fallback { reason, .. } => format!("fallback {}", serde_json::to_value(reason).unwrap().as_str().unwrap()),
+        Action::Fallback { reason, .. } => {
+            format!("fallback {}", serde_json::to_value(reason).unwrap().as_str().unwrap())
+        }
         Action::Handoff { reason, .. } => {
             format!("handoff {}", serde_json::to_value(reason).unwrap()["type"].as_str().unwrap())
         }

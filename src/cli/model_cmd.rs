@@ -161,8 +161,8 @@ pub fn load_model(model: &Path) -> Result<Nlu, String> {
     let (manifest, _) = entendu::model::load(model).map_err(|e| e.to_string())?;
     let encoder = Arc::new(load_encoder(Some(&manifest.encoder.name))?);
     let mut bars = Bars::new();
-    let (nlu, retrained) = Nlu::load_or_retrain(model, encoder, &mut |s, d, t| bars.update(s, d, t))
-        .map_err(|e| e.to_string())?;
+    let (nlu, retrained) =
+        Nlu::load_or_retrain(model, encoder, &mut |s, d, t| bars.update(s, d, t)).map_err(|e| e.to_string())?;
     bars.finish();
     if retrained {
         eprintln!(

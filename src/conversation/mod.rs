@@ -362,9 +362,11 @@ impl Conversation {
         if parse.entities.iter().any(|e| e.entity == entity) {
             return true;
         }
-        let mapped = self.config.slot_mappings.get(entity).and_then(|types| {
-            parse.entities.iter().find(|e| types.contains(&e.entity))
-        });
+        let mapped = self
+            .config
+            .slot_mappings
+            .get(entity)
+            .and_then(|types| parse.entities.iter().find(|e| types.contains(&e.entity)));
         match mapped {
             Some(found) => {
                 // The text as written: "0048213" must not become the number 48213.

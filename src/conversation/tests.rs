@@ -170,7 +170,11 @@ fn asking_for_a_person_hands_off_with_the_whole_context() {
             assert_eq!(context.current_intent.as_deref(), Some("track_order"));
             assert_eq!(context.entities["order_id"].text, "48213");
             assert_eq!(context.transcript.len(), 3);
-            assert!(context.summary.contains("48213") && context.summary.contains("track_order"), "{}", context.summary);
+            assert!(
+                context.summary.contains("48213") && context.summary.contains("track_order"),
+                "{}",
+                context.summary
+            );
             // What the agent receives is JSON.
             let json = serde_json::to_string(&context).unwrap();
             let back: HandoffContext = serde_json::from_str(&json).unwrap();

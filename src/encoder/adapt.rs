@@ -197,32 +197,34 @@ pub fn adapt(
     // Held-out rows for early stopping, then length-sorted batches of each part, so that
     // padding stays small; the frozen lower layers run once per batch, here.
     let (fit_rows, held_rows) = crate::intent::stratified_split(labels, config.held_out_share, seed ^ 0xada);
-    let cache = |rows: &[usize], stage: &str, progress: &mut dyn FnMut(&str, usize, usize)| -> Result<Vec<CachedBatch>> {
-        let mut items = Vec::with_capacity(rows.len());
-        for &r in rows {
-            let text = texts.get(r).copied().unwrap_or("");
-            let (encoding, _) = encoder.tokenize(text)?;
-            items.push((encoding, labels.get(r).copied().unwrap_or(0), r));
-        }
-        items.sort_by_key(|(e, _, _)| e.len());
-        let mut batches = Vec::new();
-        let total = items.len();
-        let mut done = 0;
-        progress(stage, 0, total);
-        for chunk in items.chunks(config.batch_size.max(1)) {
-            let encodings: Vec<&tokenizers::Encoding> = chunk.iter().map(|(e, _, _)| e).collect();
-            let (ids, mask) = encoder.padded(&encodings)?;
-            let (hidden, mask_bias) = encoder.model.lower(&ids, &mask, from)?;
-            let label_list: Vec<usize> = chunk.iter().map(|(_, l, _)| *l).collect();
-            let rows: Vec<usize> = chunk.iter().map(|(_, _, r)| *r).collect();
-            let labels = Tensor::from_vec(label_list.iter().map(|&l| l as u32).collect::<Vec<_>>(), chunk.len(), &device)?;
-            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            batches.push(CachedBatch { hidden, mask_bias, mask, labels, label_list, rows });
-            done += chunk.len();
-            progress(stage, done, total);
-        }
-        Ok(batches)
-    };
+    let cache =
+        |rows: &[usize], stage: &str, progress: &mut dyn FnMut(&str, usize, usize)| -> Result<Vec<CachedBatch>> {
+            let mut items = Vec::with_capacity(rows.len());
+            for &r in rows {
+                let text = texts.get(r).copied().unwrap_or("");
+                let (encoding, _) = encoder.tokenize(text)?;
+                items.push((encoding, labels.get(r).copied().unwrap_or(0), r));
+            }
+            items.sort_by_key(|(e, _, _)| e.len());
+            let mut batches = Vec::new();
+            let total = items.len();
+            let mut done = 0;
+            progress(stage, 0, total);
+            for chunk in items.chunks(config.batch_size.max(1)) {
+                let encodings: Vec<&tokenizers::Encoding> = chunk.iter().map(|(e, _, _)| e).collect();
+                let (ids, mask) = encoder.padded(&encodings)?;
+                let (hidden, mask_bias) = encoder.model.lower(&ids, &mask, from)?;
+                let label_list: Vec<usize> = chunk.iter().map(|(_, l, _)| *l).collect();
+                let rows: Vec<usize> = chunk.iter().map(|(_, _, r)| *r).collect();
+                let labels =
+                    Tensor::from_vec(label_list.iter().map(|&l| l as u32).collect::<Vec<_>>(), chunk.len(), &device)?;
+                let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                batches.push(CachedBatch { hidden, mask_bias, mask, labels, label_list, rows });
+                done += chunk.len();
+                progress(stage, done, total);
+            }
+            Ok(batches)
+        };
     let fit = cache(&fit_rows, "adapting: running the frozen layers", progress)?;
     let held = cache(&held_rows, "adapting: running the frozen layers (held out)", progress)?;
 
@@ -385,8 +387,7 @@ mod tests {
             base.iter().map(|(n, t)| (n.clone(), Var::from_tensor(&t.copy().unwrap()).unwrap())).collect();
         let map: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
         let vb = VarBuilder::from_tensors(map, DType::F32, &Device::Cpu);
-        let upper =
-            UpperLayers::load(vb, encoder.model.config(), from, Precision { differentiable: true }).unwrap();
+        let upper = UpperLayers::load(vb, encoder.model.config(), from, Precision { differentiable: true }).unwrap();
         let (a, _) = encoder.tokenize("où est mon colis").unwrap();
         let (b, _) = encoder.tokenize("bonjour").unwrap();
         let (ids, mask) = encoder.padded(&[&a, &b]).unwrap();
@@ -411,8 +412,7 @@ mod tests {
         let from = encoder.model.config().num_hidden_layers - 1;
         let base = encoder.model.upper_tensors(from);
         let vb = VarBuilder::from_tensors(base, DType::F32, &Device::Cpu);
-        let upper =
-            UpperLayers::load(vb, encoder.model.config(), from, Precision { differentiable: true }).unwrap();
+        let upper = UpperLayers::load(vb, encoder.model.config(), from, Precision { differentiable: true }).unwrap();
         let texts = ["où est mon colis 48213", "je veux un remboursement", "ok"];
         let plain = encoder.embed_batch(&texts).unwrap();
         let through = encoder.embed_batch_with(&texts, Some(&upper)).unwrap();
@@ -441,8 +441,10 @@ mod tests {
         assert_eq!(a.meta().from_layer, encoder.model.config().num_hidden_layers - 1);
         assert!(a.meta().curve.len() >= 2);
         let (b, _) = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
-        assert_eq!(a.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>(),
-                   b.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>());
+        assert_eq!(
+            a.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>(),
+            b.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>()
+        );
         let ea = encoder.embed_batch_with(&refs, Some(a.layers())).unwrap();
         let eb = encoder.embed_batch_with(&refs, Some(b.layers())).unwrap();
         assert_eq!(ea, eb);

@@ -233,7 +233,10 @@ impl Layer {
             out
         };
         let norm = |name: &str, n: &LayerNorm| {
-            vec![(format!("{prefix}.{name}.weight"), n.weight.clone()), (format!("{prefix}.{name}.bias"), n.bias.clone())]
+            vec![
+                (format!("{prefix}.{name}.weight"), n.weight.clone()),
+                (format!("{prefix}.{name}.bias"), n.bias.clone()),
+            ]
         };
         let (a, f) = (&self.attention, &self.feed_forward);
         [

@@ -198,9 +198,8 @@ impl SignalClassifier {
         }
         let mut heads = Vec::with_capacity(meta.len());
         for (i, m) in meta.iter().enumerate() {
-            let head = Head::from_tensors(tensors, &format!("signal{i}"))?.ok_or_else(|| {
-                Error::InvalidArgument(format!("the weights have no head for signal {:?}", m.name))
-            })?;
+            let head = Head::from_tensors(tensors, &format!("signal{i}"))?
+                .ok_or_else(|| Error::InvalidArgument(format!("the weights have no head for signal {:?}", m.name)))?;
             if head.classes() != 2 {
                 return Err(Error::InvalidArgument(format!("the head of signal {:?} is not binary", m.name)));
             }
@@ -233,7 +232,11 @@ impl SignalClassifier {
             .map(|(head, meta)| {
                 // A head whose width does not match (it cannot, after from_parts' checks on a
                 // model trained by us) scores 0 rather than panicking inside ndarray.
-                let score = if head.input_width() == features.len() { positive_probability(head, features.view()) } else { 0.0 };
+                let score = if head.input_width() == features.len() {
+                    positive_probability(head, features.view())
+                } else {
+                    0.0
+                };
                 Signal { name: meta.name.clone(), score, active: score >= meta.threshold }
             })
             .collect()
