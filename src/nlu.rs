@@ -178,7 +178,7 @@ impl Nlu {
     /// [`Encoder::load`] finds it). Fails clearly if the encoder's weights differ.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        let (manifest, _) = model::load(dir)?;
+        let manifest = model::read_manifest(dir)?;
         let encoder = Arc::new(Encoder::load(&manifest.encoder.name)?);
         Self::load_with_encoder(dir, encoder)
     }
@@ -269,7 +269,7 @@ impl Nlu {
         if let Ok(nlu) = Self::load_with_encoder(&cached, encoder.clone()) {
             return Ok((nlu, true));
         }
-        let (manifest, _) = model::load(dir)?;
+        let manifest = model::read_manifest(dir)?;
         if manifest.training_files.is_empty() {
             return Err(mismatch);
         }

@@ -158,7 +158,7 @@ pub fn parse_cmd(model: &Path, texts: &[String], threshold: Option<f32>) -> Resu
 /// (the hub's f32 weights vs the offline ones) is retrained once from its recorded training
 /// files (see `Nlu::load_or_retrain`), else reported with the fix.
 pub fn load_model(model: &Path) -> Result<Nlu, String> {
-    let (manifest, _) = entendu::model::load(model).map_err(|e| e.to_string())?;
+    let manifest = entendu::model::read_manifest(model).map_err(|e| e.to_string())?;
     let encoder = Arc::new(load_encoder(Some(&manifest.encoder.name))?);
     let mut bars = Bars::new();
     let (nlu, retrained) =

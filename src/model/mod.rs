@@ -96,9 +96,9 @@ pub fn save(dir: &Path, manifest: &Manifest, tensors: &HashMap<String, Tensor>) 
     result
 }
 
-/// Reads and verifies a model directory: the manifest parses, the format version is ours, and
-/// every weight file matches its recorded SHA-256.
-pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
+/// Reads a model's manifest alone (no weights, no checksums): the manifest parses and the
+/// format version is ours. What to look at before loading, e.g. which encoder a model needs.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST_FILE);
     if !dir.is_dir() {
         // A crash between the two renames of a save leaves the previous model under its
@@ -141,6 +141,14 @@ pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
         path: manifest_path.clone(),
         message: format!("manifest does not match format {FORMAT_VERSION} ({e}); train the model again"),
     })?;
+    Ok(manifest)
+}
+
+/// Reads and verifies a model directory: the manifest parses, the format version is ours, and
+/// every weight file matches its recorded SHA-256.
+pub fn load(dir: &Path) -> Result<(Manifest, HashMap<String, Tensor>)> {
+    let manifest = read_manifest(dir)?;
+    let manifest_path = dir.join(MANIFEST_FILE);
     if !manifest.files.contains_key(WEIGHTS_FILE) {
         return Err(Error::Artifact {
             path: manifest_path.clone(),
