@@ -148,7 +148,7 @@ fn build_inference_layers(encoder: &Encoder, stored: &HashMap<String, Tensor>, f
     for (name, t) in stored {
         f32s.insert(name.clone(), t.to_dtype(DType::F32)?);
     }
-    let config = encoder.model.config().clone();
+    let config = encoder.config().clone();
     let vb = VarBuilder::from_tensors(f32s, DType::F32, &encoder.device);
     UpperLayers::load(vb, &config, from, Precision::default())
         .map_err(|e| Error::InvalidArgument(format!("the adapter does not fit encoder {} ({e})", encoder.info().name)))
@@ -181,7 +181,7 @@ pub fn adapt(
 ) -> Result<(Adapter, Array2<f32>)> {
     let _span = tracing::info_span!("adapt", n = texts.len(), layers = config.layers).entered();
     let started = Instant::now();
-    let layer_count = encoder.model.config().num_hidden_layers;
+    let layer_count = encoder.config().num_hidden_layers;
     if config.layers == 0 || config.layers > layer_count {
         return Err(Error::InvalidArgument(format!(
             "adapt.layers must be between 1 and {layer_count} (the encoder's layers), not {}",
@@ -212,8 +212,7 @@ pub fn adapt(
             progress(stage, 0, total);
             for chunk in items.chunks(config.batch_size.max(1)) {
                 let encodings: Vec<&tokenizers::Encoding> = chunk.iter().map(|(e, _, _)| e).collect();
-                let (ids, mask) = encoder.padded(&encodings)?;
-                let (hidden, mask_bias) = encoder.model.lower(&ids, &mask, from)?;
+                let (hidden, mask_bias, mask) = encoder.lower_padded(&encodings, from)?;
                 let label_list: Vec<usize> = chunk.iter().map(|(_, l, _)| *l).collect();
                 let rows: Vec<usize> = chunk.iter().map(|(_, _, r)| *r).collect();
                 let labels =
@@ -229,7 +228,7 @@ pub fn adapt(
     let held = cache(&held_rows, "adapting: running the frozen layers (held out)", progress)?;
 
     // Trainable copies of the top layers.
-    let base = encoder.model.upper_tensors(from);
+    let base = encoder.reference_model()?.upper_tensors(from);
     let mut vars: Vec<(String, Var)> = Vec::with_capacity(base.len());
     let mut names: Vec<&String> = base.keys().collect();
     names.sort(); // HashMap order is random: sort for determinism
@@ -238,7 +237,7 @@ pub fn adapt(
             vars.push((name.clone(), Var::from_tensor(&t.to_dtype(DType::F32)?.copy()?)?));
         }
     }
-    let config_bert = encoder.model.config().clone();
+    let config_bert = encoder.config().clone();
     let trainable = |vars: &[(String, Var)]| -> Result<UpperLayers> {
         let map: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
         let vb = VarBuilder::from_tensors(map, DType::F32, &device);
@@ -381,17 +380,17 @@ mod tests {
     #[test]
     fn gradients_reach_every_adapted_parameter() {
         let (_dir, encoder) = tiny();
-        let from = encoder.model.config().num_hidden_layers - 1;
-        let base = encoder.model.upper_tensors(from);
+        let from = encoder.config().num_hidden_layers - 1;
+        let base = encoder.reference_model().unwrap().upper_tensors(from);
         let vars: Vec<(String, Var)> =
             base.iter().map(|(n, t)| (n.clone(), Var::from_tensor(&t.copy().unwrap()).unwrap())).collect();
         let map: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
         let vb = VarBuilder::from_tensors(map, DType::F32, &Device::Cpu);
-        let upper = UpperLayers::load(vb, encoder.model.config(), from, Precision { differentiable: true }).unwrap();
+        let upper = UpperLayers::load(vb, encoder.config(), from, Precision { differentiable: true }).unwrap();
         let (a, _) = encoder.tokenize("où est mon colis").unwrap();
         let (b, _) = encoder.tokenize("bonjour").unwrap();
         let (ids, mask) = encoder.padded(&[&a, &b]).unwrap();
-        let (hidden, bias) = encoder.model.lower(&ids, &mask, from).unwrap();
+        let (hidden, bias) = encoder.reference_model().unwrap().lower(&ids, &mask, from).unwrap();
         let mask = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
         let pooled = pool(&upper.forward(&hidden, &bias).unwrap(), &mask).unwrap();
         let target = Tensor::from_vec(vec![1f32; pooled.elem_count()], pooled.shape(), &Device::Cpu).unwrap();
@@ -409,10 +408,10 @@ mod tests {
     fn unadapted_upper_layers_reproduce_the_encoder() {
         // The differentiable path computes what the fused inference path computes.
         let (_dir, encoder) = tiny();
-        let from = encoder.model.config().num_hidden_layers - 1;
-        let base = encoder.model.upper_tensors(from);
+        let from = encoder.config().num_hidden_layers - 1;
+        let base = encoder.reference_model().unwrap().upper_tensors(from);
         let vb = VarBuilder::from_tensors(base, DType::F32, &Device::Cpu);
-        let upper = UpperLayers::load(vb, encoder.model.config(), from, Precision { differentiable: true }).unwrap();
+        let upper = UpperLayers::load(vb, encoder.config(), from, Precision { differentiable: true }).unwrap();
         let texts = ["où est mon colis 48213", "je veux un remboursement", "ok"];
         let plain = encoder.embed_batch(&texts).unwrap();
         let through = encoder.embed_batch_with(&texts, Some(&upper)).unwrap();
@@ -438,7 +437,7 @@ mod tests {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let config = AdaptConfig { enabled: true, layers: 1, max_epochs: 3, batch_size: 8, ..Default::default() };
         let (a, embedded) = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
-        assert_eq!(a.meta().from_layer, encoder.model.config().num_hidden_layers - 1);
+        assert_eq!(a.meta().from_layer, encoder.config().num_hidden_layers - 1);
         assert!(a.meta().curve.len() >= 2);
         let (b, _) = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
         assert_eq!(

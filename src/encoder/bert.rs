@@ -368,7 +368,7 @@ impl UpperLayers {
 }
 
 /// `[batch, len]` 1/0 mask → `[batch, 1, 1, len]` additive bias: 0 to attend, -1e4·… to ignore.
-fn attention_bias(mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+pub(crate) fn attention_bias(mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
     let (batch, len) = mask.dims2()?;
     let mask = mask.to_dtype(dtype)?;
     // (1 - mask) * large negative: padding gets ~-inf after softmax without producing NaN.

@@ -19,8 +19,12 @@
 pub mod adapt;
 pub mod bert;
 pub mod e5s1;
+mod engine;
 pub mod fetch;
+mod kernels;
 mod resolve;
+
+pub use engine::InferencePrecision;
 
 pub use resolve::{find_known, known_encoders, models_dir, KnownEncoder, OfflineSource, WheelFile, DEFAULT_ENCODER};
 
@@ -99,15 +103,24 @@ pub struct EncodedText {
 /// Loading costs a few hundred milliseconds and the model's size in memory; load once and share
 /// it (`Encoder` is `Send + Sync`, so an `Arc<Encoder>` serves any number of threads).
 pub struct Encoder {
-    model: BertModel,
+    /// What `embed` and `encode` run: see [`engine`].
+    engine: engine::Engine,
+    /// candle's version of the same network, loaded on first use: the reference the engine is
+    /// tested against, and the trainable starting point of [`adapt`].
+    reference: std::sync::OnceLock<BertModel>,
+    config: BertConfig,
+    weights_path: PathBuf,
     tokenizer: Tokenizer,
     info: EncoderInfo,
     device: Device,
     dir: PathBuf,
 }
 
-/// Utterances encoded in one forward pass. Batches are sorted by length first, so padding
-/// stays small; 32 keeps the activations of long inputs within a few tens of MB.
+/// Tokens (of all utterances together) per forward pass of the engine: enough rows for the
+/// matrix kernels to run at full speed, few enough that the activations of long inputs stay
+/// within a few tens of MB.
+const TOKENS_PER_PASS: usize = 4096;
+/// Utterances per padded batch through adapted layers (candle); sorted by length first.
 const BATCH_SIZE: usize = 32;
 
 impl Encoder {
@@ -189,25 +202,104 @@ impl Encoder {
             });
         }
 
-        let device = Device::Cpu;
+        let engine = engine::Engine::load(&weights_path, &config, InferencePrecision::default_for_this_cpu())?;
+        let info = EncoderInfo { name, weights_sha256, dim: config.hidden_size, max_tokens, pooling, query_prefix };
+        Ok(Self {
+            engine,
+            reference: std::sync::OnceLock::new(),
+            config,
+            weights_path,
+            tokenizer,
+            info,
+            device: Device::Cpu,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Reloads the engine at `precision` (the default is
+    /// [`InferencePrecision::default_for_this_cpu`]); returns the encoder for chaining.
+    pub fn with_precision(mut self, precision: InferencePrecision) -> Result<Self> {
+        if precision != self.engine.precision() {
+            self.engine = engine::Engine::load(&self.weights_path, &self.config, precision)?;
+        }
+        Ok(self)
+    }
+
+    /// How the engine multiplies (int8 or f32).
+    pub fn precision(&self) -> InferencePrecision {
+        self.engine.precision()
+    }
+
+    /// The network's configuration.
+    pub(crate) fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// candle's f32 version of the network (loaded on first call: the full weights, hundreds
+    /// of MB): what adaptation trains from and what the engine is tested against.
+    pub(crate) fn reference_model(&self) -> Result<&BertModel> {
+        if let Some(model) = self.reference.get() {
+            return Ok(model);
+        }
+        let path = &self.weights_path;
         // SAFETY: the weight file is memory-mapped read-only; entendu never writes to it while
         // mapped. Editing the file while a process has it loaded is undefined behaviour, as for
         // any mmap-based loader (this is candle's documented contract).
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, &device) }.map_err(|e| {
-                Error::InvalidEncoder {
-                    path: weights_path.clone(),
-                    message: format!(
-                        "cannot read the weights ({e}); the file is damaged or not safetensors: fetch it again"
-                    ),
-                }
-            })?;
-        let model = BertModel::load(vb, &config, Precision::default()).map_err(|e| Error::InvalidEncoder {
-            path: weights_path.clone(),
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], DType::F32, &self.device) }.map_err(|e| {
+            Error::InvalidEncoder {
+                path: path.clone(),
+                message: format!(
+                    "cannot read the weights ({e}); the file is damaged or not safetensors: fetch it again"
+                ),
+            }
+        })?;
+        let model = BertModel::load(vb, &self.config, Precision::default()).map_err(|e| Error::InvalidEncoder {
+            path: path.clone(),
             message: format!("weights do not match config.json ({e}); fetch the encoder again"),
         })?;
-        let info = EncoderInfo { name, weights_sha256, dim: config.hidden_size, max_tokens, pooling, query_prefix };
-        Ok(Self { model, tokenizer, info, device, dir: dir.to_path_buf() })
+        // Two threads may race to load it: either copy is the same model.
+        let _ = self.reference.set(model);
+        self.reference.get().ok_or_else(|| Error::InvalidArgument("internal: reference model not kept".into()))
+    }
+
+    /// Hidden states `[batch, len, hidden]` after the first `layers` layers of padded token ids,
+    /// and the attention bias the layers above need: the frozen part of an adaptation.
+    pub(crate) fn lower_padded(
+        &self,
+        encodings: &[&tokenizers::Encoding],
+        layers: usize,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let hidden = self.engine.forward(&ids, layers);
+        let (states, mask) = self.pad(&hidden)?;
+        let bias = bert::attention_bias(&mask, DType::F32)?;
+        Ok((states, bias, mask))
+    }
+
+    /// Packed hidden states → padded `[batch, longest, hidden]` and the `[batch, longest]` mask.
+    fn pad(&self, hidden: &engine::Hidden) -> Result<(Tensor, Tensor)> {
+        let batch = hidden.starts.len().saturating_sub(1);
+        let h = hidden.width;
+        let lengths: Vec<usize> = hidden
+            .starts
+            .windows(2)
+            .map(|w| w.get(1).copied().unwrap_or(0) - w.first().copied().unwrap_or(0))
+            .collect();
+        let longest = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let mut states = vec![0f32; batch * longest * h];
+        let mut mask = vec![0u32; batch * longest];
+        for (i, &len) in lengths.iter().enumerate() {
+            if let Some(target) = states.get_mut(i * longest * h..(i * longest + len) * h) {
+                target.copy_from_slice(hidden.utterance(i));
+            }
+            if let Some(target) = mask.get_mut(i * longest..i * longest + len) {
+                target.fill(1);
+            }
+        }
+        Ok((
+            Tensor::from_vec(states, (batch, longest, h), &self.device)?,
+            Tensor::from_vec(mask, (batch, longest), &self.device)?,
+        ))
     }
 
     /// What identifies this encoder (name, weights hash, dimensions).
@@ -277,7 +369,8 @@ impl Encoder {
         self.encode_batch(&[text])?.pop().ok_or_else(|| Error::InvalidArgument("internal: no encoding returned".into()))
     }
 
-    /// Tokenises, sorts by length, runs padded batches; yields `(input index, result)`.
+    /// Tokenises, sorts by length, runs the engine on passes of up to [`TOKENS_PER_PASS`]
+    /// tokens (then the adapted layers, if any); yields `(input index, result)`.
     fn encode_batch_inner<S: AsRef<str>>(
         &self,
         texts: &[S],
@@ -294,25 +387,52 @@ impl Encoder {
                 items.push((index, encoding, truncated));
             }
         }
+        // Similar lengths together: padded batches of the adapted layers stay tight.
         items.sort_by_key(|(_, encoding, _)| encoding.len());
 
         let mut results = Vec::with_capacity(texts.len());
-        for chunk in items.chunks(BATCH_SIZE) {
-            let encodings: Vec<&tokenizers::Encoding> = chunk.iter().map(|(_, e, _)| e).collect();
-            let (ids, mask) = self.padded(&encodings)?;
-            let hidden = self.model.forward_with(&ids, &mask, upper)?;
-            let sentences = self.pool(&hidden, &mask)?;
-            let sentences: Vec<Vec<f32>> = sentences.to_vec2()?;
-            let hidden: Option<Vec<Vec<Vec<f32>>>> = if with_tokens { Some(hidden.to_vec3()?) } else { None };
-            for (row, ((index, encoding, truncated), sentence)) in chunk.iter().zip(sentences).enumerate() {
-                let (tokens, offsets) = match &hidden {
-                    Some(hidden) => token_rows(hidden.get(row), encoding, prefix_len, self.info.dim),
-                    None => (Array2::zeros((0, self.info.dim)), Vec::new()),
+        let mut rest = items.as_slice();
+        while !rest.is_empty() {
+            let mut count = 0;
+            let mut tokens = 0;
+            for (_, encoding, _) in rest {
+                if count > 0 && (tokens + encoding.len() > TOKENS_PER_PASS || (upper.is_some() && count == BATCH_SIZE))
+                {
+                    break;
+                }
+                tokens += encoding.len();
+                count += 1;
+            }
+            let (chunk, tail) = rest.split_at(count.min(rest.len()));
+            rest = tail;
+            let ids: Vec<&[u32]> = chunk.iter().map(|(_, e, _)| e.get_ids()).collect();
+            let hidden = {
+                let _span = tracing::trace_span!("engine", n = ids.len(), tokens).entered();
+                match upper {
+                    None => self.engine.forward(&ids, usize::MAX),
+                    Some(upper) => {
+                        let lower = self.engine.forward(&ids, upper.from);
+                        let (states, mask) = self.pad(&lower)?;
+                        let bias = bert::attention_bias(&mask, DType::F32)?;
+                        let adapted = upper.forward(&states, &bias)?.to_vec3::<f32>()?;
+                        let mut packed = Vec::with_capacity(lower.states.len());
+                        for (rows, w) in adapted.iter().zip(lower.starts.windows(2)) {
+                            let len = w.get(1).copied().unwrap_or(0) - w.first().copied().unwrap_or(0);
+                            rows.iter().take(len).for_each(|r| packed.extend_from_slice(r));
+                        }
+                        engine::Hidden { states: packed, starts: lower.starts, width: lower.width }
+                    }
+                }
+            };
+            for (row, (index, encoding, truncated)) in chunk.iter().enumerate() {
+                let states = hidden.utterance(row);
+                let sentence = self.pool(states);
+                let (tokens, offsets) = if with_tokens {
+                    token_rows(states, encoding, prefix_len, self.info.dim)
+                } else {
+                    (Array2::zeros((0, self.info.dim)), Vec::new())
                 };
-                results.push((
-                    *index,
-                    EncodedText { sentence: Array1::from(sentence), tokens, offsets, truncated: *truncated },
-                ));
+                results.push((*index, EncodedText { sentence, tokens, offsets, truncated: *truncated }));
             }
         }
         Ok(results)
@@ -331,6 +451,7 @@ impl Encoder {
         Ok((encoding, truncated))
     }
 
+    #[cfg(test)]
     /// Token ids and attention mask `[batch, longest]`, padded with 0.
     fn padded(&self, encodings: &[&tokenizers::Encoding]) -> Result<(Tensor, Tensor)> {
         let max_len = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
@@ -349,37 +470,39 @@ impl Encoder {
         Ok((ids, mask))
     }
 
-    fn pool(&self, hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let _span = tracing::trace_span!("pool").entered();
-        let pooled = match self.info.pooling {
-            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+    /// The L2-normalised sentence vector of one utterance's `[tokens × dim]` states.
+    fn pool(&self, states: &[f32]) -> Array1<f32> {
+        let dim = self.info.dim;
+        let mut pooled = vec![0f32; dim];
+        let rows = states.len() / dim.max(1);
+        match self.info.pooling {
+            Pooling::Cls => pooled.copy_from_slice(states.get(..dim).unwrap_or(&vec![0.0; dim])),
             Pooling::Mean => {
-                let mask = mask.to_dtype(hidden.dtype())?.unsqueeze(2)?;
-                let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-                let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-                summed.broadcast_div(&counts)?
+                for row in states.chunks_exact(dim) {
+                    pooled.iter_mut().zip(row).for_each(|(p, v)| *p += v);
+                }
+                let inverse = 1.0 / rows.max(1) as f32;
+                pooled.iter_mut().for_each(|p| *p *= inverse);
             }
-        };
-        let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        Ok(pooled.broadcast_div(&norms)?)
+        }
+        let norm = pooled.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        pooled.iter_mut().for_each(|p| *p /= norm);
+        Array1::from(pooled)
     }
 }
 
 /// Keeps the rows of real input tokens (not special tokens, not the prefix) with their offsets
 /// shifted back into the caller's text.
 fn token_rows(
-    hidden: Option<&Vec<Vec<f32>>>,
+    states: &[f32],
     encoding: &tokenizers::Encoding,
     prefix_len: usize,
     dim: usize,
 ) -> (Array2<f32>, Vec<(usize, usize)>) {
     let mut rows = Vec::new();
     let mut offsets = Vec::new();
-    let Some(hidden) = hidden else {
-        return (Array2::zeros((0, dim)), offsets);
-    };
     for ((state, &(start, end)), &special) in
-        hidden.iter().zip(encoding.get_offsets()).zip(encoding.get_special_tokens_mask())
+        states.chunks_exact(dim.max(1)).zip(encoding.get_offsets()).zip(encoding.get_special_tokens_mask())
     {
         if special == 1 || end <= prefix_len || end <= start {
             continue;
@@ -388,11 +511,10 @@ fn token_rows(
         offsets.push((start.max(prefix_len) - prefix_len, end - prefix_len));
     }
     let n = offsets.len();
-    let tokens = Array2::from_shape_vec((n, dim), rows).unwrap_or_else(|_| Array2::zeros((0, dim)));
-    if tokens.nrows() != n {
-        return (tokens, Vec::new());
+    match Array2::from_shape_vec((n, dim), rows) {
+        Ok(tokens) => (tokens, offsets),
+        Err(_) => (Array2::zeros((0, dim)), Vec::new()),
     }
-    (tokens, offsets)
 }
 
 /// Cuts very long inputs before tokenising: beyond `max_tokens` tokens the text is dropped
@@ -515,5 +637,71 @@ mod tests {
     fn cosine_of_zero_vector_is_zero() {
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
         assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-6);
+    }
+}
+
+#[cfg(test)]
+mod engine_tests {
+    use super::*;
+
+    /// candle's forward on a padded batch, mean-pooled: what the engine must reproduce.
+    fn reference_embeddings(encoder: &Encoder, texts: &[&str]) -> Vec<Vec<f32>> {
+        let encodings: Vec<tokenizers::Encoding> = texts.iter().map(|t| encoder.tokenize(t).unwrap().0).collect();
+        let refs: Vec<&tokenizers::Encoding> = encodings.iter().collect();
+        let (ids, mask) = encoder.padded(&refs).unwrap();
+        let hidden = encoder.reference_model().unwrap().forward(&ids, &mask).unwrap();
+        let mask = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
+        let pooled =
+            (hidden.broadcast_mul(&mask).unwrap().sum(1).unwrap()).broadcast_div(&mask.sum(1).unwrap()).unwrap();
+        pooled.to_vec2::<f32>().unwrap()
+    }
+
+    fn check(encoder: Encoder, texts: &[&str]) -> (f32, f32) {
+        let reference = reference_embeddings(&encoder, texts);
+        let mut worst = [1.0f32; 2];
+        let f32s = encoder.with_precision(InferencePrecision::F32).unwrap();
+        let got = f32s.embed_batch(texts).unwrap();
+        for (row, r) in got.rows().into_iter().zip(&reference) {
+            worst[0] = worst[0].min(cosine(row.as_slice().unwrap(), r));
+        }
+        let int8 = f32s.with_precision(InferencePrecision::Int8).unwrap();
+        let got = int8.embed_batch(texts).unwrap();
+        for (row, r) in got.rows().into_iter().zip(&reference) {
+            worst[1] = worst[1].min(cosine(row.as_slice().unwrap(), r));
+        }
+        (worst[0], worst[1])
+    }
+
+    const TEXTS: &[&str] = &[
+        "où est ma commande 48213 ?",
+        "where is my parcel?",
+        "Bonjour, j'ai passé commande il y a dix jours et je n'ai toujours rien reçu, pouvez-vous vérifier où en est mon colis s'il vous plaît ?",
+        "¿Dónde está mi pedido?",
+        "Ich möchte mit einem Menschen sprechen!!!",
+        "",
+        "🙂🙂🙂",
+        "c'est la troisième fois que j'écris, c'est inadmissible",
+    ];
+
+    #[test]
+    fn engine_matches_candle_on_the_tiny_encoder() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testing::write_tiny_encoder(dir.path(), 7).unwrap();
+        let (f32_worst, int8_worst) = check(Encoder::from_dir(dir.path()).unwrap(), TEXTS);
+        assert!(f32_worst > 0.9999, "f32 engine vs candle: worst cosine {f32_worst}");
+        assert!(int8_worst > 0.99, "int8 engine vs candle: worst cosine {int8_worst}");
+    }
+
+    #[test]
+    fn engine_matches_candle_on_multilingual_e5_small() {
+        let dir = Path::new("models/multilingual-e5-small");
+        if !dir.join("model.safetensors").is_file() {
+            eprintln!("note: models/multilingual-e5-small not fetched: skipped (tests/encoder.rs fetches it)");
+            return;
+        }
+        let (f32_worst, int8_worst) = check(Encoder::from_dir(dir).unwrap(), TEXTS);
+        assert!(f32_worst > 0.9999, "f32 engine vs candle: worst cosine {f32_worst}");
+        assert!(int8_worst > 0.99, "int8 engine vs candle: worst cosine {int8_worst}");
+        eprintln!("worst cosine to candle's f32: engine f32 {f32_worst}, int8 {int8_worst}");
     }
 }
