@@ -2,22 +2,40 @@
 //!
 //! Needs the encoders under `models/` (`entendu encoder fetch`); skips those that are missing.
 //! Threads: candle's default pool (all cores; 2 on the build machine), unless
-//! `RAYON_NUM_THREADS` says otherwise. Run: `cargo bench --bench encoder`.
+//! `ENTENDU_THREADS` / `RAYON_NUM_THREADS` say otherwise; every group name carries the encoder
+//! and the thread count. Run: `cargo bench --bench encoder` (about 70 s on 2 cores with the
+//! plain f32 encoder; `-- --quick` for a smoke run, `-- encoder_latency` for one group).
+//!
+//! - `encoder_latency/<encoder>/threads=<n>`: one utterance, batch 1, French and English, short
+//!   (≤ 12 tokens with E5's `query: ` prefix and the special tokens), medium (~30) and long
+//!   (~120; token counts on multilingual-e5-small, all-MiniLM-L6-v2's WordPiece splits French
+//!   into more pieces).
+//! - `encoder_batch/<encoder>/threads=<n>`: `embed_batch` of 8, 32 and 128 short and medium
+//!   utterances (criterion reports utterances/s).
+//!
+//! Budget: flat sampling (the same iteration count in every sample), so that a slow input
+//! costs `max(measurement time, samples × one call)` rather than criterion's linear
+//! `samples² / 2` calls: 12 latency inputs × ~2.5 s, 6 batch sizes × ~4 s (batch 128 on
+//! multilingual-e5-small, ~1.2 s a call with plain candle, ~13 s).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 use entendu::Encoder;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-const SHORT_FR: &str = "où est ma commande 48213 ?"; // 12 tokens with E5's prefix
-const SHORT_EN: &str = "where is my order 48213?";
-const MEDIUM_FR: &str = "Bonjour, j'ai passé commande il y a dix jours et je n'ai toujours rien reçu, pouvez-vous vérifier où en est mon colis s'il vous plaît ?";
-const MEDIUM_EN: &str = "Hello, I ordered ten days ago and still have not received anything, could you please check where my parcel is right now?";
+// Token counts on multilingual-e5-small, `query: ` prefix and special tokens included.
+const SHORT_FR: &str = "où est ma commande ?"; // 10
+const SHORT_EN: &str = "where is my order?"; // 10
+const MEDIUM_FR: &str =
+    "Bonjour, j'ai commandé il y a dix jours et toujours rien reçu : pouvez-vous vérifier mon colis ?"; // 31
+const MEDIUM_EN: &str = "Hello, I ordered ten days ago and still have not received anything, could you please check where my parcel is right now?"; // 31
+const LONG_TAIL_FR: &str = "Merci d'avance, c'est vraiment urgent pour moi.";
+const LONG_TAIL_EN: &str = "Thanks in advance, this is really urgent for me.";
 
-fn long(text: &str) -> String {
-    // ~120 tokens: a rambling message.
-    [text, text, text, text].join(" ")
+/// ~120 tokens: a rambling message (the medium one four times, and a closing line).
+fn long(text: &str, tail: &str) -> String {
+    [text, text, text, text, tail].join(" ")
 }
 
 fn encoders() -> Vec<(&'static str, Encoder)> {
@@ -37,18 +55,23 @@ fn encoders() -> Vec<(&'static str, Encoder)> {
 }
 
 fn threads() -> String {
-    std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
+    let set = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+    set("ENTENDU_THREADS").or_else(|| set("RAYON_NUM_THREADS")).unwrap_or_else(|| {
         // Group names become directory names under target/criterion: no spaces.
         format!("{}-all-cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
     })
 }
 
 fn latency(c: &mut Criterion) {
-    let long_fr = long(MEDIUM_FR);
-    let long_en = long(MEDIUM_EN);
+    let long_fr = long(MEDIUM_FR, LONG_TAIL_FR);
+    let long_en = long(MEDIUM_EN, LONG_TAIL_EN);
     for (name, encoder) in encoders() {
         let mut group = c.benchmark_group(format!("encoder_latency/{name}/threads={}", threads()));
-        group.sample_size(30).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(500));
         for (label, text) in [
             ("short_fr", SHORT_FR),
             ("short_en", SHORT_EN),
@@ -78,7 +101,11 @@ fn throughput(c: &mut Criterion) {
     ];
     for (name, encoder) in encoders() {
         let mut group = c.benchmark_group(format!("encoder_batch/{name}/threads={}", threads()));
-        group.sample_size(10).measurement_time(Duration::from_secs(6)).warm_up_time(Duration::from_secs(1));
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_secs(1));
         for size in [8usize, 32, 128] {
             let batch: Vec<&str> = pool.iter().cycle().take(size).copied().collect();
             group.throughput(Throughput::Elements(size as u64));
