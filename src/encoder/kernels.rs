@@ -22,9 +22,10 @@ const TILE_ROWS: usize = 6;
 const TILE_PANELS: usize = 4;
 /// Rows per cache block: the activations of one block stay in L1/L2 while every panel passes.
 const ROW_BLOCK: usize = 96;
-/// Below this many multiply-adds, one thread beats splitting the work (rayon's hand-off costs
-/// a few microseconds; a 384×384 product on 12 tokens takes about 20).
-const PARALLEL_MIN_MACS: usize = 1 << 21;
+/// Below this many multiply-adds, one thread beats splitting the work: waking rayon's sleeping
+/// workers costs tens of microseconds, about what a 1536×384 product on 12 tokens takes
+/// (measured: a short utterance took 5.9 ms on 2 threads, 4.6 ms on one, at 2²¹).
+const PARALLEL_MIN_MACS: usize = 1 << 25;
 
 /// A linear layer `y = x·Wᵀ + b` with `W` quantised to int8, one scale per output feature,
 /// packed for the kernels: panels of 16 outputs, 4 consecutive inputs interleaved per output.
@@ -88,6 +89,7 @@ impl Int8Linear {
     }
 
     /// `out[m × n] = x[m × k] · Wᵀ + b`.
+    #[inline(always)]
     pub(crate) fn forward(&self, x: &[f32], m: usize, out: &mut Vec<f32>, scratch: &mut Scratch) {
         assert_eq!(x.len(), m * self.k, "int8 linear: input shape");
         out.clear();
@@ -114,36 +116,72 @@ impl Int8Linear {
         } else {
             run(0, sums);
         }
-        // i32 sums → f32: undo the shift, rescale, add the bias.
+        // i32 sums → f32: undo the shift, rescale, add the bias (zipped slices: vectorised).
         for (row, (out_row, &row_scale)) in out.chunks_exact_mut(self.n).zip(row_scales.iter()).enumerate() {
-            for (panel, outputs) in out_row.chunks_mut(PANEL).enumerate() {
+            let columns = out_row
+                .chunks_mut(PANEL)
+                .zip(self.shift_correction.chunks(PANEL))
+                .zip(self.scales.chunks(PANEL))
+                .zip(self.bias.chunks(PANEL));
+            for (panel, (((outputs, shift), scale), bias)) in columns.enumerate() {
                 let base = (panel * m + row) * PANEL;
                 let lanes = &sums[base..base + outputs.len()];
-                let first = panel * PANEL;
-                for (lane, (o, &s)) in outputs.iter_mut().zip(lanes).enumerate() {
-                    let col = first + lane;
-                    *o = (s - self.shift_correction[col]) as f32 * row_scale * self.scales[col] + self.bias[col];
+                for ((((o, &s), &c), &w), &b) in outputs.iter_mut().zip(lanes).zip(shift).zip(scale).zip(bias) {
+                    *o = (s - c) as f32 * (row_scale * w) + b;
                 }
             }
         }
     }
 }
 
+#[inline(always)]
 /// Each row of `x` to bytes `q + 128` with `q = round(x / scale)`, `scale = max|x| / 127`.
 fn quantize_rows(x: &[f32], m: usize, k: usize, k_padded: usize, scratch: &mut Scratch) {
     scratch.activations.clear();
     scratch.activations.resize(m * k_padded, 128);
     scratch.row_scales.clear();
     for (row, values) in x.chunks_exact(k).enumerate() {
-        let max = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let max = max_abs(values);
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
         let inverse = 1.0 / scale;
         scratch.row_scales.push(scale);
         let target = &mut scratch.activations[row * k_padded..row * k_padded + k];
         for (t, &v) in target.iter_mut().zip(values) {
-            *t = ((v * inverse).round().clamp(-127.0, 127.0) as i32 + 128) as u8;
+            *t = (round_to_i32(v * inverse) + 128) as u8;
         }
     }
+}
+
+/// Largest |v|, with 16 independent lanes so that it vectorises (NaN-free input assumed: a NaN
+/// is ignored rather than propagated).
+#[inline(always)]
+fn max_abs(values: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = values.chunks_exact(16);
+    let mut tail = 0.0f32;
+    for &v in chunks.remainder() {
+        let a = v.abs();
+        if a > tail {
+            tail = a;
+        }
+    }
+    for chunk in chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            let a = v.abs();
+            if a > *l {
+                *l = a;
+            }
+        }
+    }
+    lanes.iter().fold(tail, |m, &l| if l > m { l } else { m })
+}
+
+/// Round to nearest (ties to even) for |v| < 2²², by the float-addition trick: `as i32` would
+/// add NaN and saturation checks that keep the loop scalar, `f32::round` is a libm call.
+#[inline(always)]
+fn round_to_i32(v: f32) -> i32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³: the sum's low mantissa bits are round(v)
+    (v + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32
 }
 
 /// The i32 sums of `panels` consecutive panels, laid out `[panel][row][lane]`.
@@ -160,6 +198,21 @@ fn panel_sums(activations: &[u8], m: usize, k_padded: usize, weights: &[i8], pan
         }
     }
     panel_sums_portable(activations, m, k_padded, weights, panels, sums);
+}
+
+/// Whether this CPU has AVX-512 F, BW, VL and DQ (the engine's element-wise code uses them).
+pub(crate) fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512dq")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Whether this CPU runs the VNNI kernel (AVX-512 F, BW and VNNI).
@@ -339,6 +392,7 @@ impl F32Linear {
     }
 
     /// `out[m × n] = x[m × k] · Wᵀ + b`.
+    #[inline(always)]
     pub(crate) fn forward(&self, x: &[f32], m: usize, out: &mut Vec<f32>) {
         assert_eq!(x.len(), m * self.k, "f32 linear: input shape");
         out.clear();
