@@ -23,6 +23,7 @@ mod engine;
 pub mod fetch;
 mod kernels;
 mod resolve;
+mod vocabulary;
 
 pub use engine::InferencePrecision;
 
@@ -36,7 +37,7 @@ use candle_nn::VarBuilder;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use tokenizers::Tokenizer;
+use vocabulary::EncoderTokenizer;
 
 /// How token states become one sentence vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +111,7 @@ pub struct Encoder {
     reference: std::sync::OnceLock<BertModel>,
     config: BertConfig,
     weights_path: PathBuf,
-    tokenizer: Tokenizer,
+    tokenizer: EncoderTokenizer,
     info: EncoderInfo,
     device: Device,
     dir: PathBuf,
@@ -536,11 +537,8 @@ fn preview(text: &str) -> String {
     p
 }
 
-fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer> {
-    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| Error::InvalidEncoder {
-        path: path.to_path_buf(),
-        message: format!("not a Hugging Face tokenizer.json ({e}); fetch the encoder again"),
-    })?;
+fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<EncoderTokenizer> {
+    let mut tokenizer = vocabulary::load(path)?;
     // Some exports pad every input to 128 tokens: batches are padded by us, to their own longest.
     tokenizer.with_padding(None);
     tokenizer
