@@ -16,7 +16,6 @@
 use super::bert::BertConfig;
 use super::kernels::{self, F32Linear, Int8Linear, Scratch};
 use crate::error::{Error, Result};
-use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -387,51 +386,69 @@ fn attention(qkv: &[f32], starts: &[usize], h: usize, heads: usize, context: &mu
     context.resize(tokens * h, 0.0);
     let head_dim = h / heads.max(1);
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let one = |start: usize, end: usize, out: &mut [f32]| {
-        let len = end - start;
-        let mut scores = vec![0.0f32; len];
-        for head in 0..heads {
-            let offset = head * head_dim;
-            for i in 0..len {
-                let qi = &qkv[(start + i) * 3 * h + offset..][..head_dim];
-                let mut max = f32::NEG_INFINITY;
-                for (j, s) in scores.iter_mut().enumerate() {
-                    let kj = &qkv[(start + j) * 3 * h + h + offset..][..head_dim];
-                    *s = dot(qi, kj) * scale;
-                    max = max.max(*s);
+    // Serial on purpose: splitting utterances over rayon's threads measured no faster here,
+    // and a closure would not inherit the caller's AVX-512 code generation.
+    for w in starts.windows(2) {
+        attend(qkv, w[0], w[1], h, heads, head_dim, scale, &mut context[w[0] * h..w[1] * h]);
+    }
+}
+
+/// Attention of one utterance (rows `start..end` of `qkv`) into its `context` rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn attend(qkv: &[f32], start: usize, end: usize, h: usize, heads: usize, head_dim: usize, scale: f32, out: &mut [f32]) {
+    let len = end - start;
+    // Per head: the keys transposed (`head_dim × len`), so that the scores of one query
+    // are `head_dim` vectorised passes over `len` keys rather than `len` short dot products.
+    let mut keys = vec![0.0f32; head_dim * len];
+    let mut scores = vec![0.0f32; len];
+    for head in 0..heads {
+        let offset = head * head_dim;
+        for j in 0..len {
+            let kj = &qkv[(start + j) * 3 * h + h + offset..][..head_dim];
+            for (d, &k) in kj.iter().enumerate() {
+                keys[d * len + j] = k;
+            }
+        }
+        for i in 0..len {
+            let qi = &qkv[(start + i) * 3 * h + offset..][..head_dim];
+            scores.fill(0.0);
+            for (&q, row) in qi.iter().zip(keys.chunks_exact(len)) {
+                let q = q * scale;
+                for (s, &k) in scores.iter_mut().zip(row) {
+                    *s += q * k;
                 }
-                let mut total = 0.0;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    total += *s;
-                }
-                let ci = &mut out[i * h + offset..][..head_dim];
-                for (j, &s) in scores.iter().enumerate() {
-                    let vj = &qkv[(start + j) * 3 * h + 2 * h + offset..][..head_dim];
-                    let weight = s / total;
-                    for (c, v) in ci.iter_mut().zip(vj) {
-                        *c += weight * v;
-                    }
+            }
+            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m });
+            for s in scores.iter_mut() {
+                *s = exp_non_positive(*s - max);
+            }
+            let inverse = 1.0 / sum(&scores);
+            let ci = &mut out[i * h + offset..][..head_dim];
+            for (j, &s) in scores.iter().enumerate() {
+                let vj = &qkv[(start + j) * 3 * h + 2 * h + offset..][..head_dim];
+                let weight = s * inverse;
+                for (c, v) in ci.iter_mut().zip(vj) {
+                    *c += weight * v;
                 }
             }
         }
-    };
-    // Utterances are independent: spread them over the threads when there is enough work.
-    let work: usize = starts.windows(2).map(|w| (w[1] - w[0]) * (w[1] - w[0])).sum::<usize>() * h;
-    if work > 1 << 20 && rayon::current_num_threads() > 1 {
-        let mut pieces = Vec::with_capacity(starts.len());
-        let mut rest: &mut [f32] = context;
-        for w in starts.windows(2) {
-            let (piece, tail) = rest.split_at_mut((w[1] - w[0]) * h);
-            pieces.push((w[0], w[1], piece));
-            rest = tail;
-        }
-        pieces.into_par_iter().for_each(|(start, end, out)| one(start, end, out));
-    } else {
-        for w in starts.windows(2) {
-            one(w[0], w[1], &mut context[w[0] * h..w[1] * h]);
-        }
     }
+}
+
+/// `eˣ` for `x ≤ 0` to about 2e-7 relative, vectorisable (hand-written: `f32::exp` is a libm
+/// call per element, which made attention over 120 tokens cost more than the matrix products).
+/// Cody-Waite reduction `x = n·ln2 + r`, degree-6 Taylor polynomial for `eʳ`, `2ⁿ` from bits.
+#[inline(always)]
+fn exp_non_positive(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer
+    let x = x.max(-87.0);
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let n_bits = t.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    f32::from_bits(((n_bits + 127) << 23) as u32) * p
 }
 
 /// Sum with 8 independent accumulators, so the compiler can vectorise it.
@@ -457,19 +474,6 @@ fn sum_of_squares(values: &[f32], mean: f32) -> f32 {
     for chunk in chunks {
         for (l, v) in lanes.iter_mut().zip(chunk) {
             *l += (v - mean) * (v - mean);
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for ((l, a), b) in lanes.iter_mut().zip(x).zip(y) {
-            *l += a * b;
         }
     }
     lanes.iter().sum::<f32>() + tail
@@ -534,10 +538,18 @@ mod tests {
     }
 
     #[test]
-    fn sums_and_dots_match_naive() {
+    fn fast_exp_matches_std() {
+        for i in 0..=10_000 {
+            let x = -(i as f32) * 0.0087; // 0 down to -87
+            let (fast, exact) = (exp_non_positive(x), x.exp());
+            assert!((fast - exact).abs() <= 1e-6 * exact + 1e-38, "exp({x}): {fast} vs {exact}");
+        }
+        assert_eq!(exp_non_positive(f32::NEG_INFINITY), exp_non_positive(-87.0));
+    }
+
+    #[test]
+    fn sums_match_naive() {
         let a: Vec<f32> = (0..37).map(|i| i as f32 * 0.25 - 3.0).collect();
-        let b: Vec<f32> = (0..37).map(|i| (i as f32).sin()).collect();
         assert!((sum(&a) - a.iter().sum::<f32>()).abs() < 1e-4);
-        assert!((dot(&a, &b) - a.iter().zip(&b).map(|(x, y)| x * y).sum::<f32>()).abs() < 1e-4);
     }
 }

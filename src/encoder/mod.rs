@@ -101,8 +101,15 @@ pub struct EncodedText {
 
 /// A sentence-embedding transformer, ready to run on the CPU.
 ///
-/// Loading costs a few hundred milliseconds and the model's size in memory; load once and share
-/// it (`Encoder` is `Send + Sync`, so an `Arc<Encoder>` serves any number of threads).
+/// Loading takes about a second (quantising the layers, reading the vocabulary); a loaded
+/// multilingual-e5-small holds about 70 MB (int8 layers, compact vocabulary; word embeddings are
+/// read from the weight file per token). Load once and share it (`Encoder` is `Send + Sync`, so
+/// an `Arc<Encoder>` serves any number of threads).
+///
+/// It runs on its own engine, int8 where the CPU has AVX-512 VNNI and f32 elsewhere
+/// ([`InferencePrecision::default_for_this_cpu`], `ENTENDU_PRECISION=int8|f32`,
+/// [`with_precision`](Self::with_precision)). The two agree to cosine ≥ 0.99 (0.998 measured on
+/// multilingual-e5-small), so a model trained under one runs under the other.
 pub struct Encoder {
     /// What `embed` and `encode` run: see [`engine`].
     engine: engine::Engine,

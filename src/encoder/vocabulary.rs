@@ -25,6 +25,7 @@ pub(crate) type EncoderTokenizer =
 
 /// The model step of the tokenizer: ours for Unigram, the crate's for everything else.
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per encoder: size does not matter
 pub(crate) enum Vocabulary {
     Compact(CompactUnigram),
     Standard(ModelWrapper),
