@@ -169,6 +169,17 @@ fn read_at(file: &std::fs::File, mut buffer: &mut [u8], mut offset: u64) -> std:
     Ok(())
 }
 
+/// Elsewhere: seek and read under a lock, since the file's cursor is shared.
+#[cfg(not(any(unix, windows)))]
+fn read_at(file: &std::fs::File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    static CURSOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = CURSOR.lock().map_err(|_| std::io::Error::other("poisoned lock"))?;
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(buffer)
+}
+
 /// BERT inference on packed utterances: see the module documentation.
 pub(crate) struct Engine {
     config: BertConfig,
