@@ -60,6 +60,9 @@ pub struct AdaptArgs {
     /// With --adapt: most passes over the training utterances.
     #[arg(long, value_name = "N")]
     pub adapt_epochs: Option<usize>,
+    /// With --adapt: learning rate of the adapted layers (default 1e-4).
+    #[arg(long, value_name = "LR")]
+    pub adapt_lr: Option<f64>,
 }
 
 impl AdaptArgs {
@@ -72,6 +75,9 @@ impl AdaptArgs {
         }
         if let Some(epochs) = self.adapt_epochs {
             config.adapt.max_epochs = epochs;
+        }
+        if let Some(lr) = self.adapt_lr {
+            config.adapt.learning_rate = lr;
         }
         config
     }
