@@ -199,6 +199,11 @@ pub(crate) struct Hidden {
 }
 
 impl Hidden {
+    /// Tokens of each utterance, in order.
+    pub fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        self.starts.windows(2).map(|w| w[1] - w[0])
+    }
+
     /// The `[tokens × width]` states of utterance `i`.
     pub fn utterance(&self, i: usize) -> &[f32] {
         match (self.starts.get(i), self.starts.get(i + 1)) {
@@ -337,8 +342,8 @@ impl Engine {
         let tokens = starts.last().copied().unwrap_or(0);
         let mut x = vec![0.0f32; tokens * h];
         let mut row_bytes = Vec::new();
-        for (ids, &start) in utterances.iter().zip(&starts) {
-            let len = ids.len().min(self.config.max_position_embeddings);
+        for (ids, w) in utterances.iter().zip(starts.windows(2)) {
+            let (start, len) = (w[0], w[1] - w[0]);
             for (position, &id) in ids.iter().take(len).enumerate() {
                 let row = &mut x[(start + position) * h..(start + position + 1) * h];
                 self.words.add_row(id, h, row, &mut row_bytes);

@@ -63,7 +63,7 @@ impl Int8Linear {
         let mut scales = vec![1.0f32; n];
         let mut shift_correction = vec![0i32; n];
         for (row, values) in weight.chunks_exact(k).take(n).enumerate() {
-            let max = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let max = max_abs(values);
             let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
             scales[row] = scale;
             let (panel, lane) = (row / PANEL, row % PANEL);
@@ -76,11 +76,7 @@ impl Int8Linear {
             }
             shift_correction[row] = 128 * sum;
         }
-        let mut bias_full = vec![0.0f32; n];
-        for (b, &v) in bias_full.iter_mut().zip(bias) {
-            *b = v;
-        }
-        Self { n, k, k_padded, panels, packed, scales, shift_correction, bias: bias_full }
+        Self { n, k, k_padded, panels, packed, scales, shift_correction, bias: bias_of_length(bias, n) }
     }
 
     /// Output features.
@@ -132,6 +128,13 @@ impl Int8Linear {
             }
         }
     }
+}
+
+/// `bias` cut or zero-padded to `n` values, so that the products never index past it.
+fn bias_of_length(bias: &[f32], n: usize) -> Vec<f32> {
+    let mut full = vec![0.0f32; n];
+    full.iter_mut().zip(bias).for_each(|(b, &v)| *b = v);
+    full
 }
 
 #[inline(always)]
@@ -379,11 +382,7 @@ impl F32Linear {
                 weight_t[col * n + row] = v;
             }
         }
-        let mut bias_full = vec![0.0f32; n];
-        for (b, &v) in bias_full.iter_mut().zip(bias) {
-            *b = v;
-        }
-        Self { n, k, weight_t, bias: bias_full }
+        Self { n, k, weight_t, bias: bias_of_length(bias, n) }
     }
 
     /// Output features.

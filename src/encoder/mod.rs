@@ -278,21 +278,15 @@ impl Encoder {
         layers: usize,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let hidden = self.engine.forward(&ids, layers);
-        let (states, mask) = self.pad(&hidden)?;
-        let bias = bert::attention_bias(&mask, DType::F32)?;
-        Ok((states, bias, mask))
+        self.pad(&self.engine.forward(&ids, layers))
     }
 
-    /// Packed hidden states → padded `[batch, longest, hidden]` and the `[batch, longest]` mask.
-    fn pad(&self, hidden: &engine::Hidden) -> Result<(Tensor, Tensor)> {
+    /// Packed hidden states → padded `[batch, longest, hidden]`, the attention bias the layers
+    /// above need and the `[batch, longest]` mask.
+    fn pad(&self, hidden: &engine::Hidden) -> Result<(Tensor, Tensor, Tensor)> {
         let batch = hidden.starts.len().saturating_sub(1);
         let h = hidden.width;
-        let lengths: Vec<usize> = hidden
-            .starts
-            .windows(2)
-            .map(|w| w.get(1).copied().unwrap_or(0) - w.first().copied().unwrap_or(0))
-            .collect();
+        let lengths: Vec<usize> = hidden.lengths().collect();
         let longest = lengths.iter().copied().max().unwrap_or(0).max(1);
         let mut states = vec![0f32; batch * longest * h];
         let mut mask = vec![0u32; batch * longest];
@@ -304,10 +298,9 @@ impl Encoder {
                 target.fill(1);
             }
         }
-        Ok((
-            Tensor::from_vec(states, (batch, longest, h), &self.device)?,
-            Tensor::from_vec(mask, (batch, longest), &self.device)?,
-        ))
+        let mask = Tensor::from_vec(mask, (batch, longest), &self.device)?;
+        let bias = bert::attention_bias(&mask, DType::F32)?;
+        Ok((Tensor::from_vec(states, (batch, longest, h), &self.device)?, bias, mask))
     }
 
     /// What identifies this encoder (name, weights hash, dimensions).
@@ -420,12 +413,10 @@ impl Encoder {
                     None => self.engine.forward(&ids, usize::MAX),
                     Some(upper) => {
                         let lower = self.engine.forward(&ids, upper.from);
-                        let (states, mask) = self.pad(&lower)?;
-                        let bias = bert::attention_bias(&mask, DType::F32)?;
+                        let (states, bias, _) = self.pad(&lower)?;
                         let adapted = upper.forward(&states, &bias)?.to_vec3::<f32>()?;
                         let mut packed = Vec::with_capacity(lower.states.len());
-                        for (rows, w) in adapted.iter().zip(lower.starts.windows(2)) {
-                            let len = w.get(1).copied().unwrap_or(0) - w.first().copied().unwrap_or(0);
+                        for (rows, len) in adapted.iter().zip(lower.lengths()) {
                             rows.iter().take(len).for_each(|r| packed.extend_from_slice(r));
                         }
                         engine::Hidden { states: packed, starts: lower.starts, width: lower.width }
@@ -484,7 +475,11 @@ impl Encoder {
         let mut pooled = vec![0f32; dim];
         let rows = states.len() / dim.max(1);
         match self.info.pooling {
-            Pooling::Cls => pooled.copy_from_slice(states.get(..dim).unwrap_or(&vec![0.0; dim])),
+            Pooling::Cls => {
+                if let Some(first) = states.get(..dim) {
+                    pooled.copy_from_slice(first);
+                }
+            }
             Pooling::Mean => {
                 for row in states.chunks_exact(dim) {
                     pooled.iter_mut().zip(row).for_each(|(p, v)| *p += v);

@@ -259,9 +259,7 @@ pub(crate) fn load(path: &Path) -> Result<EncoderTokenizer> {
             tokenizer.with_pre_tokenizer(file.pre_tokenizer);
             tokenizer.with_post_processor(file.post_processor);
             tokenizer.with_decoder(file.decoder);
-            let mut added = file.added_tokens;
-            added.sort_by_key(|t| t.id);
-            for spec in added {
+            let added = file.added_tokens.into_iter().map(|spec| {
                 let token = AddedToken {
                     content: spec.content,
                     single_word: spec.single_word,
@@ -270,12 +268,9 @@ pub(crate) fn load(path: &Path) -> Result<EncoderTokenizer> {
                     normalized: spec.normalized,
                     special: spec.special,
                 };
-                if token.special {
-                    tokenizer.add_special_tokens([token]).map_err(|e| invalid(e.to_string()))?;
-                } else {
-                    tokenizer.add_tokens([token]).map_err(|e| invalid(e.to_string()))?;
-                }
-            }
+                (spec.id, token)
+            });
+            add_in_id_order(&mut tokenizer, added.collect()).map_err(invalid)?;
             return Ok(tokenizer);
         }
     }
@@ -286,16 +281,22 @@ pub(crate) fn load(path: &Path) -> Result<EncoderTokenizer> {
     tokenizer.with_pre_tokenizer(standard.get_pre_tokenizer().cloned());
     tokenizer.with_post_processor(standard.get_post_processor().cloned());
     tokenizer.with_decoder(standard.get_decoder().cloned());
-    let mut added: Vec<(u32, AddedToken)> = standard.get_added_tokens_decoder().into_iter().collect();
+    add_in_id_order(&mut tokenizer, standard.get_added_tokens_decoder().into_iter().collect()).map_err(invalid)?;
+    Ok(tokenizer)
+}
+
+/// Adds the file's added tokens in the order of their ids, so that each gets the id it had
+/// (special ones as special: they are then masked as such in every encoding).
+fn add_in_id_order(
+    tokenizer: &mut EncoderTokenizer,
+    mut added: Vec<(u32, AddedToken)>,
+) -> std::result::Result<(), String> {
     added.sort_by_key(|(id, _)| *id);
     for (_, token) in added {
-        if token.special {
-            tokenizer.add_special_tokens([token]).map_err(|e| invalid(e.to_string()))?;
-        } else {
-            tokenizer.add_tokens([token]).map_err(|e| invalid(e.to_string()))?;
-        }
+        let result = if token.special { tokenizer.add_special_tokens([token]) } else { tokenizer.add_tokens([token]) };
+        result.map_err(|e| e.to_string())?;
     }
-    Ok(tokenizer)
+    Ok(())
 }
 
 #[cfg(test)]
