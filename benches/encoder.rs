@@ -2,7 +2,7 @@
 //!
 //! Needs the encoders under `models/` (`entendu encoder fetch`); skips those that are missing.
 //! Threads: candle's default pool (all cores; 2 on the build machine), unless
-//! `ENTENDU_THREADS` / `RAYON_NUM_THREADS` say otherwise; every group name carries the encoder
+//! `RAYON_NUM_THREADS` says otherwise; every group name carries the encoder
 //! and the thread count. Run: `cargo bench --bench encoder` (about 70 s on 2 cores with the
 //! plain f32 encoder; `-- --quick` for a smoke run, `-- encoder_latency` for one group).
 //!
@@ -18,6 +18,8 @@
 //! `samples² / 2` calls: 12 latency inputs × ~2.5 s, 6 batch sizes × ~4 s (batch 128 on
 //! multilingual-e5-small, ~1.2 s a call with plain candle, ~13 s).
 
+mod common;
+use common::threads;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 use entendu::Encoder;
 use std::hint::black_box;
@@ -52,14 +54,6 @@ fn encoders() -> Vec<(&'static str, Encoder)> {
             }
         })
         .collect()
-}
-
-fn threads() -> String {
-    let set = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
-    set("ENTENDU_THREADS").or_else(|| set("RAYON_NUM_THREADS")).unwrap_or_else(|| {
-        // Group names become directory names under target/criterion: no spaces.
-        format!("{}-all-cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-    })
 }
 
 fn latency(c: &mut Criterion) {

@@ -5,10 +5,12 @@
 //! Needs the encoder under `models/` (`entendu encoder fetch`); skipped when it is missing.
 //! When the local copy of the encoder is not the one the model was trained with, the model is
 //! retrained once for it (`Nlu::load_or_retrain`, about a minute, kept beside the model; not
-//! part of any figure). Threads: candle's default pool unless `ENTENDU_THREADS` /
-//! `RAYON_NUM_THREADS` say otherwise; the group name carries the model, encoder and thread
+//! part of any figure). Threads: candle's default pool unless `RAYON_NUM_THREADS`
+//! says otherwise; the group name carries the model, encoder and thread
 //! count. Run: `cargo bench --bench nlu` (about 12 s on 2 cores with the plain f32 encoder).
 
+mod common;
+use common::threads;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use entendu::{Encoder, Nlu};
 use std::hint::black_box;
@@ -25,14 +27,6 @@ const UTTERANCES: &[(&str, &str)] = &[
     ("entities_fr", "je veux un remboursement pour la commande 48213 du 3 mars, 25,50 €"),
     ("medium_fr", "Bonjour, j'ai commandé il y a dix jours et toujours rien reçu : pouvez-vous vérifier mon colis ?"),
 ];
-
-fn threads() -> String {
-    let set = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
-    set("ENTENDU_THREADS").or_else(|| set("RAYON_NUM_THREADS")).unwrap_or_else(|| {
-        // Group names become directory names under target/criterion: no spaces.
-        format!("{}-all-cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-    })
-}
 
 fn load() -> Option<(Nlu, String)> {
     let manifest: serde_json::Value = std::fs::read_to_string(Path::new(MODEL).join("manifest.json"))

