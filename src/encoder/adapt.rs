@@ -188,6 +188,13 @@ pub fn adapt(
             config.layers
         )));
     }
+    for (name, rate) in [("learning_rate", config.learning_rate), ("head_learning_rate", config.head_learning_rate)] {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "adapt.{name} must be a positive number (e.g. 1e-4, the default), not {rate}"
+            )));
+        }
+    }
     if texts.len() != labels.len() || texts.is_empty() || classes < 2 {
         return Err(Error::Data("adaptation needs labelled utterances of at least 2 classes".into()));
     }
@@ -418,6 +425,20 @@ mod tests {
         for (a, b) in plain.rows().into_iter().zip(through.rows()) {
             let cos: f32 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
             assert!(cos > 0.9999, "{cos}");
+        }
+    }
+
+    #[test]
+    fn a_learning_rate_that_is_not_positive_is_refused() {
+        let (_dir, encoder) = tiny();
+        let (texts, labels) = (["a", "b", "c", "d"], [0, 1, 0, 1]);
+        for rate in [0.0, -1e-4, f64::NAN] {
+            let config = AdaptConfig { enabled: true, layers: 1, learning_rate: rate, ..Default::default() };
+            match adapt(&encoder, &texts, &labels, 2, &config, 1, &mut |_, _, _| {}) {
+                Err(Error::InvalidArgument(message)) => assert!(message.contains("learning_rate"), "{message}"),
+                Err(other) => panic!("{rate}: wrong error {other}"),
+                Ok(_) => panic!("{rate}: accepted"),
+            }
         }
     }
 
