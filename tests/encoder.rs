@@ -22,6 +22,21 @@ fn embeddings_are_unit_length_and_batching_changes_nothing() {
 }
 
 #[test]
+fn a_batch_of_many_passes_run_side_by_side_keeps_input_order_and_results() {
+    // Enough tokens for several engine passes, which then run on several threads.
+    let (_dir, encoder) = tiny_encoder(1);
+    let texts: Vec<String> = (0..80).map(|i| format!("commande {i} {}", "toujours pas reçue ".repeat(i % 7))).collect();
+    let batch = encoder.encode_batch(&texts).unwrap();
+    assert_eq!(batch.len(), texts.len());
+    for (text, batched) in texts.iter().zip(&batch) {
+        let single = encoder.encode(text).unwrap();
+        let cos = dot(&single.sentence.to_vec(), &batched.sentence.to_vec());
+        assert!(cos > 0.9999, "{text:?}: batch vs single cosine {cos}");
+        assert_eq!(single.offsets, batched.offsets, "{text:?}");
+    }
+}
+
+#[test]
 fn token_offsets_point_into_the_original_text() {
     let (_dir, encoder) = tiny_encoder(2);
     let text = "Où EST mon colis, 48213 ? 😀 e\u{301}";

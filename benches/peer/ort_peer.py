@@ -78,11 +78,12 @@ class EntenduPipe:
         self.err_path = os.path.join(common.TARGET, f"entendu-embed-{encoder}.stderr")
         self.err = open(self.err_path, "wb")
         self.proc = subprocess.Popen([common.BIN, "embed", "--encoder", encoder], cwd=common.ROOT,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, bufsize=0)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
         self.last = None
 
     def embed(self, text):
         self.proc.stdin.write(text.encode("utf-8") + b"\n")
+        self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
             self.close()

@@ -1,7 +1,7 @@
 //! `entendu encoder …`, `entendu embed`, `entendu similarity`.
 
 use crate::context::Context;
-use crate::input::StdinBatches;
+use crate::input::LineBatches;
 use entendu::encoder::fetch::{fetch, FetchFrom};
 use entendu::encoder::{cosine, known_encoders, Encoder, DEFAULT_ENCODER};
 use std::io::Write;
@@ -57,7 +57,7 @@ pub fn embed_cmd(encoder: Option<&str>, texts: &[String]) -> Result<(), String> 
         }
         return Ok(());
     }
-    let batches = StdinBatches::start(64);
+    let mut batches = LineBatches::stdin(64);
     while let Some(batch) = batches.next_batch() {
         let lines: Vec<&str> = batch.iter().map(|(_, text)| text.as_str()).collect();
         let embeddings = encoder.embed_batch(&lines).context("embed")?;

@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::encoder_cmd::load_encoder;
-use crate::input::StdinBatches;
+use crate::input::LineBatches;
 use entendu::eval::run::{evaluate_model, run_benchmark, BenchmarkOptions};
 use entendu::{Nlu, TrainConfig, TrainingData};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -152,7 +152,7 @@ pub fn parse_cmd(model: &Path, texts: &[String], threshold: Option<f32>) -> Resu
     if !texts.is_empty() {
         return emit(nlu.parse_batch(texts).context("parse")?);
     }
-    let batches = StdinBatches::start(32);
+    let mut batches = LineBatches::stdin(32);
     while let Some(batch) = batches.next_batch() {
         let lines: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
         emit(nlu.parse_batch(&lines).context("parse")?)?;

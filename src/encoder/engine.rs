@@ -76,7 +76,7 @@ impl Linear {
     fn forward(&self, x: &[f32], m: usize, out: &mut Vec<f32>, scratch: &mut Scratch) {
         match self {
             Linear::Int8(l) => l.forward(x, m, out, scratch),
-            Linear::F32(l) => l.forward(x, m, out),
+            Linear::F32(l) => l.forward(x, m, out, scratch.single_thread),
         }
     }
 }
@@ -299,8 +299,18 @@ impl Engine {
     }
 
     /// Last hidden states after `layers` layers (all of them with `usize::MAX`) of each
-    /// utterance's token ids.
+    /// utterance's token ids. Large products are shared with rayon's threads.
     pub(crate) fn forward(&self, utterances: &[&[u32]], layers: usize) -> Hidden {
+        self.forward_with(utterances, layers, false)
+    }
+
+    /// [`forward`](Self::forward) entirely on the calling thread: for passes that already run
+    /// in parallel with each other.
+    pub(crate) fn forward_on_this_thread(&self, utterances: &[&[u32]], layers: usize) -> Hidden {
+        self.forward_with(utterances, layers, true)
+    }
+
+    fn forward_with(&self, utterances: &[&[u32]], layers: usize, single_thread: bool) -> Hidden {
         // The element-wise work (LayerNorm, GELU, attention, (de)quantisation) is compiled
         // three times, for AVX-512, AVX2 and baseline x86-64, and chosen at run time: the
         // baseline's 4-lane SSE2 would double the time of a short utterance.
@@ -308,30 +318,30 @@ impl Engine {
         {
             if kernels::avx512_available() {
                 // SAFETY: the CPU has the features (just checked).
-                return unsafe { self.forward_avx512(utterances, layers) };
+                return unsafe { self.forward_avx512(utterances, layers, single_thread) };
             }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has the features (just checked).
-                return unsafe { self.forward_avx2(utterances, layers) };
+                return unsafe { self.forward_avx2(utterances, layers, single_thread) };
             }
         }
-        self.forward_portable(utterances, layers)
+        self.forward_portable(utterances, layers, single_thread)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-    unsafe fn forward_avx512(&self, utterances: &[&[u32]], layers: usize) -> Hidden {
-        self.forward_portable(utterances, layers)
+    unsafe fn forward_avx512(&self, utterances: &[&[u32]], layers: usize, single_thread: bool) -> Hidden {
+        self.forward_portable(utterances, layers, single_thread)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn forward_avx2(&self, utterances: &[&[u32]], layers: usize) -> Hidden {
-        self.forward_portable(utterances, layers)
+    unsafe fn forward_avx2(&self, utterances: &[&[u32]], layers: usize, single_thread: bool) -> Hidden {
+        self.forward_portable(utterances, layers, single_thread)
     }
 
     #[inline(always)]
-    fn forward_portable(&self, utterances: &[&[u32]], layers: usize) -> Hidden {
+    fn forward_portable(&self, utterances: &[&[u32]], layers: usize, single_thread: bool) -> Hidden {
         let h = self.config.hidden_size;
         let mut starts = Vec::with_capacity(utterances.len() + 1);
         starts.push(0);
@@ -356,6 +366,7 @@ impl Engine {
         }
         self.embedding_norm.apply(&mut x);
         let mut buffers = Buffers::default();
+        buffers.scratch.single_thread = single_thread;
         for layer in self.layers.iter().take(layers) {
             self.layer(layer, &mut x, &starts, &mut buffers);
         }

@@ -48,6 +48,8 @@ pub(crate) struct Int8Linear {
 /// Reused buffers of one forward pass, so a layer allocates nothing in steady state.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
+    /// Keep every product on the calling thread: set when passes already run in parallel.
+    pub(crate) single_thread: bool,
     activations: Vec<u8>,
     row_scales: Vec<f32>,
     sums: Vec<i32>,
@@ -94,7 +96,7 @@ impl Int8Linear {
             return;
         }
         quantize_rows(x, m, self.k, self.k_padded, scratch);
-        let Scratch { activations, row_scales, sums } = scratch;
+        let Scratch { activations, row_scales, sums, single_thread } = scratch;
         sums.clear();
         sums.resize(self.panels * m * PANEL, 0);
         let groups = self.k_padded / 4;
@@ -106,7 +108,7 @@ impl Int8Linear {
         };
         let macs = m * self.n * self.k;
         let threads = rayon::current_num_threads();
-        if macs >= PARALLEL_MIN_MACS && threads > 1 && self.panels > 1 {
+        if !*single_thread && macs >= PARALLEL_MIN_MACS && threads > 1 && self.panels > 1 {
             let per_task = self.panels.div_ceil(threads * 2).max(1);
             sums.par_chunks_mut(per_task * m * PANEL).enumerate().for_each(|(task, chunk)| run(task * per_task, chunk));
         } else {
@@ -392,7 +394,8 @@ impl F32Linear {
 
     /// `out[m × n] = x[m × k] · Wᵀ + b`.
     #[inline(always)]
-    pub(crate) fn forward(&self, x: &[f32], m: usize, out: &mut Vec<f32>) {
+    /// `single_thread` keeps the product on the calling thread (see [`Scratch::single_thread`]).
+    pub(crate) fn forward(&self, x: &[f32], m: usize, out: &mut Vec<f32>, single_thread: bool) {
         assert_eq!(x.len(), m * self.k, "f32 linear: input shape");
         out.clear();
         for _ in 0..m {
@@ -402,7 +405,7 @@ impl F32Linear {
             return;
         }
         let threads = rayon::current_num_threads();
-        let parallelism = if m * self.n * self.k >= PARALLEL_MIN_MACS && threads > 1 {
+        let parallelism = if !single_thread && m * self.n * self.k >= PARALLEL_MIN_MACS && threads > 1 {
             gemm::Parallelism::Rayon(threads)
         } else {
             gemm::Parallelism::None
@@ -481,7 +484,7 @@ mod tests {
         let cosine = crate::encoder::cosine(&out, &expected);
         assert!(cosine > 0.999, "cosine {cosine}");
         let mut exact = Vec::new();
-        F32Linear::new(&w, &b, n, k).forward(&x, m, &mut exact);
+        F32Linear::new(&w, &b, n, k).forward(&x, m, &mut exact, false);
         for (a, e) in exact.iter().zip(&expected) {
             assert!((a - e).abs() < 1e-3, "{a} vs {e}");
         }

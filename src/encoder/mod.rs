@@ -35,6 +35,7 @@ use bert::{BertConfig, BertModel, Precision};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use ndarray::{Array1, Array2};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vocabulary::EncoderTokenizer;
@@ -125,9 +126,11 @@ pub struct Encoder {
 }
 
 /// Tokens (of all utterances together) per forward pass of the engine: enough rows for the
-/// matrix kernels to run at full speed, few enough that the activations of long inputs stay
-/// within a few tens of MB.
-const TOKENS_PER_PASS: usize = 4096;
+/// matrix kernels to reuse each weight many times, few enough that a pass's activations (the
+/// widest is 128 × 1536 floats, 786 KB) stay in a core's L2 cache between one product and the
+/// next. Measured on 2,000 short utterances: 4,096 tokens per pass gave about 200 per second,
+/// 128 gave 520 (with the passes spread over both cores), 64 and 256 about 440.
+const TOKENS_PER_PASS: usize = 128;
 /// Utterances per padded batch through adapted layers (candle); sorted by length first.
 const BATCH_SIZE: usize = 32;
 
@@ -379,7 +382,6 @@ impl Encoder {
         upper: Option<&UpperLayers>,
     ) -> Result<Vec<(usize, EncodedText)>> {
         let _span = tracing::trace_span!("encode", n = texts.len()).entered();
-        let prefix_len = self.info.query_prefix.len();
         let mut items = Vec::with_capacity(texts.len());
         {
             let _span = tracing::trace_span!("tokenize").entered();
@@ -391,7 +393,8 @@ impl Encoder {
         // Similar lengths together: padded batches of the adapted layers stay tight.
         items.sort_by_key(|(_, encoding, _)| encoding.len());
 
-        let mut results = Vec::with_capacity(texts.len());
+        // Passes of similar-length utterances, each at most TOKENS_PER_PASS tokens.
+        let mut passes = Vec::new();
         let mut rest = items.as_slice();
         while !rest.is_empty() {
             let mut count = 0;
@@ -404,35 +407,64 @@ impl Encoder {
                 tokens += encoding.len();
                 count += 1;
             }
-            let (chunk, tail) = rest.split_at(count.min(rest.len()));
+            let (pass, tail) = rest.split_at(count.min(rest.len()));
+            passes.push(pass);
             rest = tail;
-            let ids: Vec<&[u32]> = chunk.iter().map(|(_, e, _)| e.get_ids()).collect();
-            let hidden = {
-                let _span = tracing::trace_span!("engine", n = ids.len(), tokens).entered();
-                match upper {
-                    None => self.engine.forward(&ids, usize::MAX),
-                    Some(upper) => {
-                        let lower = self.engine.forward(&ids, upper.from);
-                        let (states, bias, _) = self.pad(&lower)?;
-                        let adapted = upper.forward(&states, &bias)?.to_vec3::<f32>()?;
-                        let mut packed = Vec::with_capacity(lower.states.len());
-                        for (rows, len) in adapted.iter().zip(lower.lengths()) {
-                            rows.iter().take(len).for_each(|r| packed.extend_from_slice(r));
-                        }
-                        engine::Hidden { states: packed, starts: lower.starts, width: lower.width }
+        }
+        // Several passes run side by side, one per thread, each on its own thread from start
+        // to end: coarser than sharing every product, so no thread waits on another between
+        // layers. The adapted layers (candle) keep their own threading.
+        if upper.is_none() && passes.len() > 1 && rayon::current_num_threads() > 1 {
+            let per_pass: Vec<Vec<(usize, EncodedText)>> =
+                passes.par_iter().map(|pass| self.run_pass(pass, with_tokens, None, true)).collect::<Result<_>>()?;
+            return Ok(per_pass.into_iter().flatten().collect());
+        }
+        let mut results = Vec::with_capacity(texts.len());
+        for pass in passes {
+            results.extend(self.run_pass(pass, with_tokens, upper, false)?);
+        }
+        Ok(results)
+    }
+
+    /// One pass of the engine (then the adapted layers, if any) over tokenised utterances,
+    /// pooled; `(input index, result)` in pass order.
+    fn run_pass(
+        &self,
+        pass: &[(usize, tokenizers::Encoding, bool)],
+        with_tokens: bool,
+        upper: Option<&UpperLayers>,
+        on_this_thread: bool,
+    ) -> Result<Vec<(usize, EncodedText)>> {
+        let prefix_len = self.info.query_prefix.len();
+        let ids: Vec<&[u32]> = pass.iter().map(|(_, e, _)| e.get_ids()).collect();
+        let hidden = {
+            let tokens: usize = ids.iter().map(|i| i.len()).sum();
+            let _span = tracing::trace_span!("engine", n = ids.len(), tokens).entered();
+            match upper {
+                None if on_this_thread => self.engine.forward_on_this_thread(&ids, usize::MAX),
+                None => self.engine.forward(&ids, usize::MAX),
+                Some(upper) => {
+                    let lower = self.engine.forward(&ids, upper.from);
+                    let (states, bias, _) = self.pad(&lower)?;
+                    let adapted = upper.forward(&states, &bias)?.to_vec3::<f32>()?;
+                    let mut packed = Vec::with_capacity(lower.states.len());
+                    for (rows, len) in adapted.iter().zip(lower.lengths()) {
+                        rows.iter().take(len).for_each(|r| packed.extend_from_slice(r));
                     }
+                    engine::Hidden { states: packed, starts: lower.starts, width: lower.width }
                 }
-            };
-            for (row, (index, encoding, truncated)) in chunk.iter().enumerate() {
-                let states = hidden.utterance(row);
-                let sentence = self.pool(states);
-                let (tokens, offsets) = if with_tokens {
-                    token_rows(states, encoding, prefix_len, self.info.dim)
-                } else {
-                    (Array2::zeros((0, self.info.dim)), Vec::new())
-                };
-                results.push((*index, EncodedText { sentence, tokens, offsets, truncated: *truncated }));
             }
+        };
+        let mut results = Vec::with_capacity(pass.len());
+        for (row, (index, encoding, truncated)) in pass.iter().enumerate() {
+            let states = hidden.utterance(row);
+            let sentence = self.pool(states);
+            let (tokens, offsets) = if with_tokens {
+                token_rows(states, encoding, prefix_len, self.info.dim)
+            } else {
+                (Array2::zeros((0, self.info.dim)), Vec::new())
+            };
+            results.push((*index, EncodedText { sentence, tokens, offsets, truncated: *truncated }));
         }
         Ok(results)
     }
