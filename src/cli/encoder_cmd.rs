@@ -57,7 +57,7 @@ pub fn embed_cmd(encoder: Option<&str>, texts: &[String]) -> Result<(), String> 
         }
         return Ok(());
     }
-    let mut batches = LineBatches::stdin(64);
+    let mut batches = LineBatches::stdin(256);
     while let Some(batch) = batches.next_batch() {
         let lines: Vec<&str> = batch.iter().map(|(_, text)| text.as_str()).collect();
         let embeddings = encoder.embed_batch(&lines).context("embed")?;
