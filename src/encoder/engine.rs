@@ -81,6 +81,9 @@ impl Linear {
     }
 }
 
+/// f32 lanes of an AVX-512 register: the block width of the attention loops.
+const LANES: usize = 16;
+
 struct Norm {
     weight: Vec<f32>,
     bias: Vec<f32>,
@@ -425,37 +428,62 @@ fn attention(qkv: &[f32], starts: &[usize], h: usize, heads: usize, context: &mu
 #[allow(clippy::too_many_arguments)]
 fn attend(qkv: &[f32], start: usize, end: usize, h: usize, heads: usize, head_dim: usize, scale: f32, out: &mut [f32]) {
     let len = end - start;
-    // Per head: the keys transposed (`head_dim × len`), so that the scores of one query
-    // are `head_dim` vectorised passes over `len` keys rather than `len` short dot products.
-    let mut keys = vec![0.0f32; head_dim * len];
-    let mut scores = vec![0.0f32; len];
+    // Per head: the keys transposed (`head_dim × padded`, zero past `len`), so that the scores
+    // of one query are blocks of 16 keys, each summed over `head_dim` in one register. (Adding
+    // into a `len`-long row in memory instead, as before, left short utterances with 8-lane
+    // and scalar read-modify-write loops: half of the engine's element-wise time.)
+    let padded = len.div_ceil(LANES) * LANES;
+    let mut keys = vec![0.0f32; head_dim * padded];
+    let mut scores = vec![0.0f32; padded];
     for head in 0..heads {
         let offset = head * head_dim;
         for j in 0..len {
             let kj = &qkv[(start + j) * 3 * h + h + offset..][..head_dim];
             for (d, &k) in kj.iter().enumerate() {
-                keys[d * len + j] = k;
+                keys[d * padded + j] = k;
             }
         }
         for i in 0..len {
             let qi = &qkv[(start + i) * 3 * h + offset..][..head_dim];
-            scores.fill(0.0);
-            for (&q, row) in qi.iter().zip(keys.chunks_exact(len)) {
-                let q = q * scale;
-                for (s, &k) in scores.iter_mut().zip(row) {
-                    *s += q * k;
+            for (block, chunk) in scores.chunks_exact_mut(LANES).enumerate() {
+                let mut acc = [0.0f32; LANES];
+                for (d, &q) in qi.iter().enumerate() {
+                    let row = &keys[d * padded + block * LANES..][..LANES];
+                    for (a, &k) in acc.iter_mut().zip(row) {
+                        *a += q * k;
+                    }
+                }
+                for (s, a) in chunk.iter_mut().zip(acc) {
+                    *s = a * scale;
                 }
             }
+            let scores = &mut scores[..len];
             let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m });
             for s in scores.iter_mut() {
                 *s = exp_non_positive(*s - max);
             }
-            let inverse = 1.0 / sum(&scores);
+            let inverse = 1.0 / sum(scores);
             let ci = &mut out[i * h + offset..][..head_dim];
+            // The weighted values, 16 dimensions at a time in one register.
+            let mut blocks = ci.chunks_exact_mut(LANES);
+            for (block, c) in blocks.by_ref().enumerate() {
+                let mut acc = [0.0f32; LANES];
+                for (j, &s) in scores.iter().enumerate() {
+                    let vj = &qkv[(start + j) * 3 * h + 2 * h + offset + block * LANES..][..LANES];
+                    let weight = s * inverse;
+                    for (a, &v) in acc.iter_mut().zip(vj) {
+                        *a += weight * v;
+                    }
+                }
+                for (c, a) in c.iter_mut().zip(acc) {
+                    *c += a;
+                }
+            }
+            let done = head_dim - blocks.into_remainder().len();
             for (j, &s) in scores.iter().enumerate() {
                 let vj = &qkv[(start + j) * 3 * h + 2 * h + offset..][..head_dim];
                 let weight = s * inverse;
-                for (c, v) in ci.iter_mut().zip(vj) {
+                for (c, v) in ci[done..].iter_mut().zip(&vj[done..]) {
                     *c += weight * v;
                 }
             }

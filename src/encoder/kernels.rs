@@ -135,10 +135,14 @@ impl Int8Linear {
         for &(row, channel, value) in outliers.iter() {
             let (group, within) = (channel / 4, channel % 4);
             let out_row = &mut out[row * self.n..(row + 1) * self.n];
-            for (output, (o, &w)) in out_row.iter_mut().zip(&self.scales).enumerate() {
-                let (panel, lane) = (output / PANEL, output % PANEL);
-                let q = self.packed[((panel * groups + group) * PANEL + lane) * 4 + within];
-                *o += value * f32::from(q) * w;
+            let columns = out_row.chunks_mut(PANEL).zip(self.scales.chunks(PANEL));
+            for (panel, (outputs, scales)) in columns.enumerate() {
+                // This panel's 16 weights of the channel: every 4th byte of 64.
+                let at = (panel * groups + group) * PANEL * 4;
+                let weights = &self.packed[at..at + PANEL * 4];
+                for ((o, &w), q) in outputs.iter_mut().zip(scales).zip(weights.chunks_exact(4)) {
+                    *o += value * f32::from(q[within]) * w;
+                }
             }
         }
     }
