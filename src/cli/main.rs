@@ -156,6 +156,13 @@ enum Source {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Ok(value) = std::env::var("ENTENDU_PRECISION") {
+        if !matches!(value.trim(), "" | "int8" | "f32") {
+            eprintln!(
+                "warning: ENTENDU_PRECISION={value:?} is neither int8 nor f32: ignored (the CPU's default is used)"
+            );
+        }
+    }
     let result = match cli.command {
         Command::Encoder(EncoderCommand::Fetch { names, dir, from }) => {
             let from = match from {

@@ -5,7 +5,7 @@
 //! of the memory map. For one short utterance that costs about 24 ms and 800 MB. This engine
 //! packs the utterances of a batch end to end (no padding), fuses residual + LayerNorm and
 //! GELU into the matrix products' outputs, reuses its buffers, multiplies with int8 weights on
-//! AVX-512 VNNI (or f32 through `gemm`), and reads word embeddings from the weight file a row at
+//! AVX-512 VNNI (or in f32), and reads word embeddings from the weight file a row at
 //! a time, so the 250,000-row table never becomes resident.
 //!
 //! [`super::bert::BertModel`] stays the reference (and the trainable path of adaptation); the
@@ -33,13 +33,25 @@ pub enum InferencePrecision {
 
 impl InferencePrecision {
     /// The default for this CPU: int8 where VNNI runs it fast, f32 elsewhere; the environment
-    /// variable `ENTENDU_PRECISION=int8|f32` overrides it.
+    /// variable `ENTENDU_PRECISION=int8|f32` overrides it (any other value is ignored, with a
+    /// warning through `tracing`).
     pub fn default_for_this_cpu() -> Self {
         match std::env::var("ENTENDU_PRECISION").ok().as_deref().map(str::trim) {
             Some("f32") => InferencePrecision::F32,
             Some("int8") => InferencePrecision::Int8,
-            _ if kernels::vnni_available() => InferencePrecision::Int8,
-            _ => InferencePrecision::F32,
+            Some(other) if !other.is_empty() => {
+                tracing::warn!("ENTENDU_PRECISION={other:?} is neither int8 nor f32: ignored");
+                Self::fastest_for_this_cpu()
+            }
+            _ => Self::fastest_for_this_cpu(),
+        }
+    }
+
+    fn fastest_for_this_cpu() -> Self {
+        if kernels::vnni_available() {
+            InferencePrecision::Int8
+        } else {
+            InferencePrecision::F32
         }
     }
 

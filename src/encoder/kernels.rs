@@ -1,5 +1,5 @@
 //! The inference engine's matrix products: int8 weights × int8 activations with f32 rescaling,
-//! and f32 through the `gemm` crate.
+//! and f32 by an AVX-512 kernel of the same shape (through the `gemm` crate on other CPUs).
 //!
 //! Written by hand on purpose: candle has no int8 × int8 CPU matmul (its `QMatMul` quantises
 //! activations into 32-value blocks and runs AVX2 dot products one output at a time), while one
@@ -8,7 +8,8 @@
 //!
 //! Quantisation: each weight row (output feature) is scaled symmetrically to -127..=127; each
 //! activation row (token) likewise, then shifted by +128 to the unsigned bytes VNNI wants. The
-//! shift is undone with the column sums of the weights: Σ (a+128)·w = Σ a·w + 128·Σ w.
+//! shift is undone with the column sums of the weights: Σ (a+128)·w = Σ a·w + 128·Σ w. A
+//! token's outlier channel is kept out of its quantisation (see `quantize_rows`).
 
 // Hot loops over buffers whose shapes are checked once at the entry of `Int8Linear::forward`.
 #![allow(clippy::indexing_slicing)]

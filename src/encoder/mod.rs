@@ -109,8 +109,8 @@ pub struct EncodedText {
 ///
 /// It runs on its own engine, int8 where the CPU has AVX-512 VNNI and f32 elsewhere
 /// ([`InferencePrecision::default_for_this_cpu`], `ENTENDU_PRECISION=int8|f32`,
-/// [`with_precision`](Self::with_precision)). The two agree to cosine ≥ 0.99 (0.998 measured on
-/// multilingual-e5-small), so a model trained under one runs under the other.
+/// [`with_precision`](Self::with_precision)). The two agree to cosine ≥ 0.99 (worst 0.9993 measured
+/// on 100 sentences with multilingual-e5-small), so a model trained under one runs under the other.
 pub struct Encoder {
     /// What `embed` and `encode` run: see [`engine`].
     engine: engine::Engine,
