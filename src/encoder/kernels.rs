@@ -23,6 +23,26 @@ const TILE_ROWS: usize = 6;
 const TILE_PANELS: usize = 4;
 /// Rows per cache block: the activations of one block stay in L1/L2 while every panel passes.
 const ROW_BLOCK: usize = 96;
+
+/// The tiles of one block of rows, in the order both kernels walk them: by groups of
+/// [`TILE_PANELS`] panels, and within a group every tile of at most [`TILE_ROWS`] rows, so that
+/// a group's weights stay in cache while the rows pass. Calls `tile(row, rows, panel, panels)`.
+#[inline(always)]
+fn for_each_tile(block: std::ops::Range<usize>, panels: usize, mut tile: impl FnMut(usize, usize, usize, usize)) {
+    for panel in (0..panels).step_by(TILE_PANELS) {
+        let np = (panels - panel).min(TILE_PANELS);
+        for row in block.clone().step_by(TILE_ROWS) {
+            tile(row, (block.end - row).min(TILE_ROWS), panel, np);
+        }
+    }
+}
+
+/// The blocks of [`ROW_BLOCK`] rows of `m` rows.
+#[inline(always)]
+fn row_blocks(m: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..m).step_by(ROW_BLOCK).map(move |start| start..(start + ROW_BLOCK).min(m))
+}
+
 /// Below this many multiply-adds, one thread beats splitting the work: waking rayon's sleeping
 /// workers costs tens of microseconds, about what a 1536×384 product on 12 tokens takes
 /// (measured: a short utterance took 5.9 ms on 2 threads, 4.6 ms on one, at 2²¹).
@@ -180,8 +200,9 @@ fn quantize_rows(x: &[f32], m: usize, k: usize, k_padded: usize, scratch: &mut S
         // Channel i is in lane i % 16: the usual row, with no outlier, costs one vectorised pass.
         let mut lanes = lane_maxima(values);
         let mut max = lanes.iter().fold(0.0f32, |m, &l| m.max(l));
-        let mut peeled = [usize::MAX; MAX_OUTLIERS_PER_ROW];
-        for count in 0..MAX_OUTLIERS_PER_ROW {
+        let first_outlier = scratch.outliers.len();
+        for _ in 0..MAX_OUTLIERS_PER_ROW {
+            let peeled = &scratch.outliers[first_outlier..];
             let top_lane = lanes.iter().position(|&l| l == max).unwrap_or(0);
             let other_lanes =
                 lanes.iter().enumerate().filter(|(j, _)| *j != top_lane).fold(0.0f32, |m, (_, &l)| m.max(l));
@@ -189,7 +210,7 @@ fn quantize_rows(x: &[f32], m: usize, k: usize, k_padded: usize, scratch: &mut S
                 break;
             }
             let (mut channel, mut second) = (usize::MAX, 0.0f32);
-            for i in (top_lane..k).step_by(LANES).filter(|i| !peeled[..count].contains(i)) {
+            for i in (top_lane..k).step_by(LANES).filter(|i| !peeled.iter().any(|o| o.1 == *i)) {
                 let a = values[i].abs();
                 if a == max && channel == usize::MAX {
                     channel = i;
@@ -202,7 +223,6 @@ fn quantize_rows(x: &[f32], m: usize, k: usize, k_padded: usize, scratch: &mut S
                 break;
             }
             scratch.outliers.push((row, channel, values[channel]));
-            peeled[count] = channel;
             lanes[top_lane] = second;
             max = rest;
         }
@@ -213,7 +233,7 @@ fn quantize_rows(x: &[f32], m: usize, k: usize, k_padded: usize, scratch: &mut S
         for (t, &v) in target.iter_mut().zip(values) {
             *t = (round_to_i32(v * inverse) + 128) as u8;
         }
-        for &channel in peeled.iter().filter(|&&c| c != usize::MAX) {
+        for &(_, channel, _) in &scratch.outliers[first_outlier..] {
             target[channel] = 128; // zero: its product is added back in f32
         }
     }
@@ -326,7 +346,7 @@ fn panel_sums_portable(activations: &[u8], m: usize, k_padded: usize, weights: &
 
 #[cfg(target_arch = "x86_64")]
 mod vnni {
-    use super::{PANEL, ROW_BLOCK, TILE_PANELS, TILE_ROWS};
+    use super::{for_each_tile, row_blocks, PANEL};
     use std::arch::x86_64::*;
 
     /// See [`super::panel_sums`]. Safety: the CPU has AVX-512 F/BW/VNNI and the slices hold
@@ -343,50 +363,39 @@ mod vnni {
         let a = activations.as_ptr();
         let w = weights.as_ptr();
         let s = sums.as_mut_ptr();
-        let mut block = 0;
-        while block < m {
-            let block_end = (block + ROW_BLOCK).min(m);
-            let mut panel = 0;
-            while panel < panels {
-                let np = (panels - panel).min(TILE_PANELS);
-                let mut row = block;
-                while row < block_end {
-                    let nr = (block_end - row).min(TILE_ROWS);
-                    let t = Tile { a, w, s, m, k_padded, row, panel };
-                    // SAFETY: row + nr <= m and panel + np <= panels: inside the slices.
-                    unsafe {
-                        match (nr, np) {
-                            (6, 4) => t.run::<6, 4>(),
-                            (5, 4) => t.run::<5, 4>(),
-                            (4, 4) => t.run::<4, 4>(),
-                            (3, 4) => t.run::<3, 4>(),
-                            (2, 4) => t.run::<2, 4>(),
-                            (1, 4) => t.run::<1, 4>(),
-                            (6, 3) => t.run::<6, 3>(),
-                            (5, 3) => t.run::<5, 3>(),
-                            (4, 3) => t.run::<4, 3>(),
-                            (3, 3) => t.run::<3, 3>(),
-                            (2, 3) => t.run::<2, 3>(),
-                            (1, 3) => t.run::<1, 3>(),
-                            (6, 2) => t.run::<6, 2>(),
-                            (5, 2) => t.run::<5, 2>(),
-                            (4, 2) => t.run::<4, 2>(),
-                            (3, 2) => t.run::<3, 2>(),
-                            (2, 2) => t.run::<2, 2>(),
-                            (1, 2) => t.run::<1, 2>(),
-                            (6, _) => t.run::<6, 1>(),
-                            (5, _) => t.run::<5, 1>(),
-                            (4, _) => t.run::<4, 1>(),
-                            (3, _) => t.run::<3, 1>(),
-                            (2, _) => t.run::<2, 1>(),
-                            _ => t.run::<1, 1>(),
-                        }
+        for block in row_blocks(m) {
+            for_each_tile(block, panels, |row, nr, panel, np| {
+                let t = Tile { a, w, s, m, k_padded, row, panel };
+                // SAFETY: row + nr <= m and panel + np <= panels: inside the slices.
+                unsafe {
+                    match (nr, np) {
+                        (6, 4) => t.run::<6, 4>(),
+                        (5, 4) => t.run::<5, 4>(),
+                        (4, 4) => t.run::<4, 4>(),
+                        (3, 4) => t.run::<3, 4>(),
+                        (2, 4) => t.run::<2, 4>(),
+                        (1, 4) => t.run::<1, 4>(),
+                        (6, 3) => t.run::<6, 3>(),
+                        (5, 3) => t.run::<5, 3>(),
+                        (4, 3) => t.run::<4, 3>(),
+                        (3, 3) => t.run::<3, 3>(),
+                        (2, 3) => t.run::<2, 3>(),
+                        (1, 3) => t.run::<1, 3>(),
+                        (6, 2) => t.run::<6, 2>(),
+                        (5, 2) => t.run::<5, 2>(),
+                        (4, 2) => t.run::<4, 2>(),
+                        (3, 2) => t.run::<3, 2>(),
+                        (2, 2) => t.run::<2, 2>(),
+                        (1, 2) => t.run::<1, 2>(),
+                        (6, _) => t.run::<6, 1>(),
+                        (5, _) => t.run::<5, 1>(),
+                        (4, _) => t.run::<4, 1>(),
+                        (3, _) => t.run::<3, 1>(),
+                        (2, _) => t.run::<2, 1>(),
+                        _ => t.run::<1, 1>(),
                     }
-                    row += nr;
                 }
-                panel += np;
-            }
-            block = block_end;
+            });
         }
     }
 
@@ -561,7 +570,7 @@ impl F32Linear {
 /// registers, the same shape as the int8 kernel's.
 #[cfg(target_arch = "x86_64")]
 mod f32_avx512 {
-    use super::{PANEL, ROW_BLOCK, TILE_PANELS, TILE_ROWS};
+    use super::{for_each_tile, row_blocks, PANEL};
     use std::arch::x86_64::*;
 
     /// `out[m × n] += x[m × k] · Wᵀ` with `W` packed in panels (see `F32Weights::Panels`).
@@ -570,13 +579,10 @@ mod f32_avx512 {
     pub(super) unsafe fn accumulate(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
         let panels = n.div_ceil(PANEL);
         assert!(x.len() >= m * k && out.len() >= m * n && packed.len() >= panels * k * PANEL);
-        let mut block = 0;
-        while block < m {
-            let block_end = (block + ROW_BLOCK).min(m);
+        for block in row_blocks(m) {
             // Slices of K_BLOCK inputs: the weights of one slice of 4 panels (32 KB) stay in
             // L1 while every row tile of the block passes over them.
-            let mut k0 = 0;
-            while k0 < k {
+            for k0 in (0..k).step_by(K_BLOCK) {
                 let t = Tile {
                     x: x.as_ptr(),
                     w: packed.as_ptr(),
@@ -586,31 +592,21 @@ mod f32_avx512 {
                     k0,
                     k1: (k0 + K_BLOCK).min(k),
                 };
-                let mut panel = 0;
-                while panel < panels {
-                    let np = (panels - panel).min(TILE_PANELS);
-                    let mut row = block;
-                    while row < block_end {
-                        let nr = (block_end - row).min(TILE_ROWS);
-                        // SAFETY: row + nr <= m, panel + np <= panels, k1 <= k: inside the slices.
-                        unsafe {
-                            match (nr, np) {
-                                (6, 4) => t.run::<6, 4>(row, panel),
-                                (5, 4) => t.run::<5, 4>(row, panel),
-                                (4, 4) => t.run::<4, 4>(row, panel),
-                                (3, 4) => t.run::<3, 4>(row, panel),
-                                (2, 4) => t.run::<2, 4>(row, panel),
-                                (1, 4) => t.run::<1, 4>(row, panel),
-                                (r, p) => t.run_any(r, p, row, panel),
-                            }
+                for_each_tile(block.clone(), panels, |row, nr, panel, np| {
+                    // SAFETY: row + nr <= m, panel + np <= panels, k1 <= k: inside the slices.
+                    unsafe {
+                        match (nr, np) {
+                            (6, 4) => t.run::<6, 4>(row, panel),
+                            (5, 4) => t.run::<5, 4>(row, panel),
+                            (4, 4) => t.run::<4, 4>(row, panel),
+                            (3, 4) => t.run::<3, 4>(row, panel),
+                            (2, 4) => t.run::<2, 4>(row, panel),
+                            (1, 4) => t.run::<1, 4>(row, panel),
+                            (r, p) => t.run_any(r, p, row, panel),
                         }
-                        row += nr;
                     }
-                    panel += np;
-                }
-                k0 = t.k1;
+                });
             }
-            block = block_end;
         }
     }
 
