@@ -129,7 +129,8 @@ pub struct Encoder {
 /// matrix kernels to reuse each weight many times, few enough that a pass's activations (the
 /// widest is 128 × 1536 floats, 786 KB) stay in a core's L2 cache between one product and the
 /// next. Measured on 2,000 short utterances: 4,096 tokens per pass gave about 200 per second,
-/// 128 gave 520 (with the passes spread over both cores), 64 and 256 about 440.
+/// 128 gave 520 (with the passes spread over both cores), 64 and 96 about 430-440, and 256
+/// took 15-40% longer than 128 on the same lines.
 const TOKENS_PER_PASS: usize = 128;
 /// Utterances per padded batch through adapted layers (candle); sorted by length first.
 const BATCH_SIZE: usize = 32;
