@@ -492,11 +492,14 @@ fn attend(qkv: &[f32], start: usize, end: usize, h: usize, heads: usize, head_di
                 }
             }
             let done = head_dim - blocks.into_remainder().len();
-            for (j, &s) in scores.iter().enumerate() {
-                let vj = &qkv[(start + j) * 3 * h + 2 * h + offset..][..head_dim];
-                let weight = s * inverse;
-                for (c, v) in ci[done..].iter_mut().zip(&vj[done..]) {
-                    *c += weight * v;
+            if done < head_dim {
+                // Head widths that are no multiple of 16: the last dimensions one by one.
+                for (j, &s) in scores.iter().enumerate() {
+                    let vj = &qkv[(start + j) * 3 * h + 2 * h + offset..][..head_dim];
+                    let weight = s * inverse;
+                    for (c, v) in ci[done..].iter_mut().zip(&vj[done..]) {
+                        *c += weight * v;
+                    }
                 }
             }
         }
