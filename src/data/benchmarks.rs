@@ -366,6 +366,19 @@ pub fn xsid(dir: impl AsRef<Path>) -> Result<Splits> {
     Ok(Splits { train, valid: None, test: test_by_language.get("en").cloned().unwrap_or_default(), test_by_language })
 }
 
+/// The label of an xSID training intent in the evaluation files' label set. The training file
+/// joins two corpora that name the same request differently: SNIPS's weather sentences say
+/// `GetWeather`, the Facebook corpus's say `weather/find`. The evaluation files label every
+/// weather request `weather/find`, the SNIPS-derived ones included (they keep SNIPS's slot
+/// names, e.g. `condition_description`), so without this a classifier splits one intent in two
+/// and every SNIPS-style weather question scored as `weather/find` counts as an error.
+fn xsid_intent(label: &str) -> &str {
+    match label {
+        "GetWeather" => "weather/find",
+        other => other,
+    }
+}
+
 fn xsid_train(text_path: &Path, labels_path: &Path) -> Result<TrainingData> {
     let texts = read_lines(text_path)?;
     let labels = read_lines(labels_path)?;
@@ -404,7 +417,8 @@ fn xsid_train(text_path: &Path, labels_path: &Path) -> Result<TrainingData> {
         if intent.trim().is_empty() {
             return Err(Error::syntax(labels_path, n + 1, 0, "empty intent label", None));
         }
-        data.examples.push(example(joined, intent.trim(), entities, "en", source(text_path, n + 1)));
+        let intent = xsid_intent(intent.trim());
+        data.examples.push(example(joined, intent, entities, "en", source(text_path, n + 1)));
     }
     Ok(data)
 }
@@ -607,11 +621,11 @@ mod tests {
     #[test]
     fn xsid_layout_and_errors() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "train.en.txt", "rain in half moon bay\nrain in half moon bay\nwake me up\n");
+        write(dir.path(), "train.en.txt", "rain in half moon bay\nrain in half moon bay\nwake me up\nis it cold\n");
         write(
             dir.path(),
             "train.en.labels",
-            "B-w O B-loc I-loc I-loc\tweather/find\nB-w O B-loc I-loc I-loc\tweather/find\nO O O\tAddToPlaylist\n",
+            "B-w O B-loc I-loc I-loc\tweather/find\nB-w O B-loc I-loc I-loc\tweather/find\nO O O\tAddToPlaylist\nO O B-t\tGetWeather\n",
         );
         write(
             dir.path(),
@@ -620,7 +634,12 @@ mod tests {
         );
         write(dir.path(), "en.valid.conll", "# text = hi\n# slots: 0:2:x\n1\thi\tgreet\tB-x\n");
         let splits = xsid(dir.path()).unwrap();
-        assert_eq!(splits.train.len(), 2);
+        assert_eq!(splits.train.len(), 3);
+        assert_eq!(
+            splits.train.examples[2].intent.as_deref(),
+            Some("weather/find"),
+            "SNIPS's GetWeather joins weather/find"
+        );
         assert_eq!(splits.train.examples[1].source.as_ref().unwrap().line, 3);
         assert_eq!(spans(&splits.train.examples[0]), [("w", "rain"), ("loc", "half moon bay")]);
         assert_eq!(splits.test_by_language.keys().collect::<Vec<_>>(), ["de", "en"]);
@@ -740,7 +759,7 @@ mod tests {
         }
         assert_eq!(s.test.len(), 300);
         let names = s.train.intent_names();
-        assert!(names.contains(&"weather/find") && names.contains(&"GetWeather"), "{names:?}");
+        assert!(names.contains(&"weather/find") && !names.contains(&"GetWeather"), "{names:?}");
         assert_spans_hold(&s.train);
         let first = &s.train.examples[0];
         assert_eq!(first.text, "tell me the weather report for half moon bay");

@@ -146,6 +146,9 @@ pub fn run_benchmark(
                 serde_json::json!({
                     "examples": data.examples.len(),
                     "intent_accuracy": report.intent.accuracy,
+                    // The top-ranked intent against the gold one, whatever its confidence: how
+                    // much of the gap to English is understanding and how much is caution.
+                    "intent_top1_accuracy": report.intent.threshold_curve.first().and_then(|p| p.in_scope_accuracy),
                     "slot_f1": report.entities.as_ref().map(|e| e.exact.micro_f1),
                 }),
             );

@@ -23,10 +23,24 @@ pub struct HeadConfig {
     pub max_epochs: usize,
     /// AdamW learning rate.
     pub learning_rate: f64,
-    /// AdamW weight decay (L2 regularisation).
+    /// AdamW weight decay (decoupled from the loss).
     pub weight_decay: f64,
-    /// Stop after this many epochs without improvement of the held-out loss.
+    /// L2 penalty on the weights (not the biases), added to the mean training loss:
+    /// `l2 · Σ w²` over standardised inputs. It is what makes a head trained in one language
+    /// hold in the others: the language a sentence is written in moves its embedding along
+    /// directions the training sentences barely vary on, and an unpenalised head puts large
+    /// weights there. Chosen on validation data only (CLINC150's validation split, a fifth of
+    /// BANKING77's training set, xSID's validation files): with `lr_decay`, 1e-3 against none
+    /// took CLINC150 from 95.80 to 96.57, BANKING77 from 90.51 to 90.61, and xSID trained in
+    /// English from 78.8 to 84.1 on average over de/da/it/nl, English 98.0 → 99.0 (top-1).
+    pub l2: f64,
+    /// Stop after this many epochs without improvement of the held-out loss (the epoch with
+    /// the best held-out loss is the one kept, stopped early or not).
     pub patience: usize,
+    /// Lower the learning rate linearly to zero over `max_epochs`, so the weights settle at
+    /// the penalised optimum instead of wandering around it (Adam at a constant rate never
+    /// converges; with the penalty, stopping short of the optimum costs accuracy).
+    pub lr_decay: bool,
     /// Minibatch size.
     pub batch_size: usize,
     /// Weight classes by inverse frequency, so rare intents are not drowned by frequent ones.
@@ -37,10 +51,14 @@ impl Default for HeadConfig {
     fn default() -> Self {
         Self {
             hidden: 0,
-            max_epochs: 200,
+            // Measured with l2 = 1e-3 (see `l2`): 15 epochs gave CLINC150 validation 96.40,
+            // 30 gave 96.57; stopping at the first 8 epochs without held-out improvement, 96.07.
+            max_epochs: 30,
             learning_rate: 3e-3,
             weight_decay: 1e-4,
-            patience: 8,
+            l2: 1e-3,
+            patience: 30,
+            lr_decay: true,
             batch_size: 64,
             class_weighting: true,
         }
@@ -247,13 +265,22 @@ pub fn train(
     let mut order: Vec<u32> = (0..y.len() as u32).collect();
     let mut best: Option<(f32, Vec<(Tensor, Tensor)>)> = None;
     let mut since_best = 0;
-    for _epoch in 0..config.max_epochs.max(1) {
+    let epochs = config.max_epochs.max(1);
+    for epoch in 0..epochs {
+        if config.lr_decay {
+            optimizer.set_learning_rate(config.learning_rate * (1.0 - epoch as f64 / epochs as f64));
+        }
         order.shuffle(&mut rng);
         for chunk in order.chunks(config.batch_size.max(1)) {
             let index = Tensor::from_slice(chunk, chunk.len(), &dev)?;
             let bx = xs.index_select(&index, 0)?;
             let by = ys.index_select(&index, 0)?;
-            let loss = loss_fn(&forward(&bx, &vars)?, &by)?;
+            let mut loss = loss_fn(&forward(&bx, &vars)?, &by)?;
+            if config.l2 > 0.0 {
+                for (w, _) in &vars {
+                    loss = (loss + (w.as_tensor().sqr()?.sum_all()? * config.l2)?)?;
+                }
+            }
             optimizer.backward_step(&loss)?;
         }
         let Some((hx, hy)) = &held else { continue };

@@ -36,7 +36,11 @@ pub struct SignalConfig {
 
 impl Default for SignalConfig {
     fn default() -> Self {
-        Self { head: HeadConfig::default(), folds: 5, min_positives: 8 }
+        // The intent head's penalised, decaying schedule was measured on intents only; a signal
+        // head keeps the plain schedule it was tuned with (a few dozen positives, where long
+        // unpenalised training with early stopping separates best).
+        let head = HeadConfig { max_epochs: 200, l2: 0.0, patience: 8, lr_decay: false, ..HeadConfig::default() };
+        Self { head, folds: 5, min_positives: 8 }
     }
 }
 
