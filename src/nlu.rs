@@ -2,7 +2,8 @@
 
 use crate::data::TrainingData;
 use crate::encoder::adapt::{AdaptConfig, Adapter};
-use crate::encoder::{Encoder, UpperLayers};
+use crate::encoder::cache::{CacheStats, EncodingCache, DEFAULT_CACHE_BYTES};
+use crate::encoder::{EncodedText, Encoder, UpperLayers};
 use crate::entity::declared::DeclaredExtractor;
 use crate::entity::learned::{TaggedText, Tagger, TaggerConfig};
 use crate::error::{Error, Result};
@@ -74,6 +75,8 @@ pub struct Nlu {
     /// The encoder's adapted top layers, when trained with adaptation.
     adapter: Option<Adapter>,
     manifest: Manifest,
+    /// Recent encodings: a repeated message skips the encoder.
+    cache: EncodingCache,
 }
 
 impl Nlu {
@@ -171,7 +174,16 @@ impl Nlu {
             files: Default::default(),
             training_files: training_files(data)?,
         };
-        Ok(Self { encoder, intent, signals, declared, tagger, adapter, manifest })
+        Ok(Self {
+            encoder,
+            intent,
+            signals,
+            declared,
+            tagger,
+            adapter,
+            manifest,
+            cache: EncodingCache::new(DEFAULT_CACHE_BYTES),
+        })
     }
 
     /// Loads a model directory and the encoder it was trained with (found as
@@ -236,7 +248,16 @@ impl Nlu {
             ),
             None => None,
         };
-        Ok(Self { encoder, intent, signals, declared, tagger, adapter, manifest })
+        Ok(Self {
+            encoder,
+            intent,
+            signals,
+            declared,
+            tagger,
+            adapter,
+            manifest,
+            cache: EncodingCache::new(DEFAULT_CACHE_BYTES),
+        })
     }
 
     /// Loads the model at `dir` if it was trained with `encoder`'s weights; otherwise retrains
@@ -338,6 +359,18 @@ impl Nlu {
         self.manifest.intent.thresholds = thresholds;
     }
 
+    /// How the cache of recent encodings has done: a repeated utterance (after Unicode
+    /// normalisation) skips the encoder and parses in microseconds, with the same result.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Sets the memory budget of the cache of recent encodings (default
+    /// [`DEFAULT_CACHE_BYTES`], 16 MiB); 0 turns it off.
+    pub fn set_cache_budget(&self, bytes: usize) {
+        self.cache.set_budget(bytes);
+    }
+
     /// The in-scope intents the model knows, sorted.
     pub fn intents(&self) -> Vec<&str> {
         self.intent.intents().collect()
@@ -368,14 +401,15 @@ impl Nlu {
         let non_empty: Vec<&str> = normalized.iter().map(Nfc::as_str).filter(|t| !is_blank(t)).collect();
         // With a tagger, the token embeddings come from the same forward pass as the sentence ones.
         let upper = self.adapter.as_ref().map(Adapter::layers);
-        let (embeddings, encoded) = if non_empty.is_empty() {
-            (Array2::zeros((0, self.encoder.dim())), Vec::new())
-        } else if self.tagger.is_some() {
-            let encoded = self.encoder.encode_batch_with(&non_empty, upper)?;
-            (sentence_matrix(&encoded, self.encoder.dim())?, encoded)
+        let encoded = if non_empty.is_empty() {
+            Vec::new()
         } else {
-            (self.encoder.embed_batch_with(&non_empty, upper)?, Vec::new())
+            self.cache.get_or_encode(&non_empty, |texts| match self.tagger {
+                Some(_) => self.encoder.encode_batch_with(texts, upper),
+                None => Ok(sentences_only(self.encoder.embed_batch_with(texts, upper)?)),
+            })?
         };
+        let embeddings = sentence_matrix(encoded.iter().map(|e| &**e), self.encoder.dim())?;
         let mut encoded = encoded.iter();
         let thresholds = options.thresholds.unwrap_or(self.manifest.intent.thresholds);
         let reference = options.reference_time.unwrap_or_else(|| chrono::Local::now().naive_local());
@@ -439,7 +473,7 @@ fn tagged<'a>(data: &'a TrainingData, encoded: &'a [crate::encoder::EncodedText]
 }
 
 /// The sentence embeddings of `encoded`, one row each.
-fn sentence_matrix(encoded: &[crate::encoder::EncodedText], dim: usize) -> Result<Array2<f32>> {
+fn sentence_matrix<'a>(encoded: impl ExactSizeIterator<Item = &'a EncodedText>, dim: usize) -> Result<Array2<f32>> {
     let mut out = Array2::<f32>::zeros((encoded.len(), dim));
     for (mut row, e) in out.rows_mut().into_iter().zip(encoded) {
         if e.sentence.len() != dim {
@@ -448,6 +482,20 @@ fn sentence_matrix(encoded: &[crate::encoder::EncodedText], dim: usize) -> Resul
         row.assign(&e.sentence);
     }
     Ok(out)
+}
+
+/// Sentence embeddings as encodings without token embeddings (for a model with no tagger).
+fn sentences_only(embeddings: Array2<f32>) -> Vec<EncodedText> {
+    embeddings
+        .rows()
+        .into_iter()
+        .map(|row| EncodedText {
+            sentence: row.to_owned(),
+            tokens: Array2::zeros((0, row.len())),
+            offsets: Vec::new(),
+            truncated: false,
+        })
+        .collect()
 }
 
 /// Fine-tunes the encoder's top layers on the examples' intents (out-of-scope examples as one
@@ -500,7 +548,7 @@ fn encode_examples(
         encoded.extend(encoder.encode_batch_with(chunk, upper)?);
         progress(stage, encoded.len(), texts.len());
     }
-    Ok((sentence_matrix(&encoded, encoder.dim())?, encoded))
+    Ok((sentence_matrix(encoded.iter(), encoder.dim())?, encoded))
 }
 
 /// The distinct files the examples were read from, with their SHA-256.

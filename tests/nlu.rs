@@ -169,3 +169,24 @@ fn fewer_than_two_intents_is_an_error_that_says_so() {
         .unwrap();
     assert!(err.to_string().contains("at least 2 intents"), "{err}");
 }
+
+#[test]
+fn a_repeated_utterance_comes_from_the_cache_with_the_same_parse() {
+    let (_enc_dir, nlu) = trained(2);
+    let texts = ["où est mon colis 3", "bonjour", "où est mon colis 3"];
+    let first: Vec<_> = texts.iter().map(|t| nlu.parse(t).unwrap()).collect();
+    let stats = nlu.cache_stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 2, 2), "{stats:?}");
+    assert_eq!(first[0], first[2]);
+    // The decomposed form of the same text (NFC-equal) is the same cache entry.
+    let decomposed = nlu.parse("où est mon colis 3".replace('ù', "u\u{300}").as_str()).unwrap();
+    assert_eq!(nlu.cache_stats().hits, 2);
+    assert_eq!(decomposed.ranking, first[0].ranking);
+
+    // With the cache off, every parse encodes again and the results do not change.
+    nlu.set_cache_budget(0);
+    let uncached: Vec<_> = texts.iter().map(|t| nlu.parse(t).unwrap()).collect();
+    assert_eq!(uncached, first);
+    assert_eq!(nlu.cache_stats().entries, 0);
+    assert_eq!(nlu.cache_stats().hits, 2, "no lookups while off");
+}

@@ -67,6 +67,10 @@ enum Command {
         /// Override the model's confidence threshold.
         #[arg(long)]
         threshold: Option<f32>,
+        /// Memory for the cache of recent encodings, in MiB (a repeated message skips the
+        /// encoder); 0 turns it off.
+        #[arg(long, default_value_t = 16)]
+        cache_mb: usize,
     },
     /// Evaluate a model on labelled data: accuracy, macro-F1, per-intent scores, confusions,
     /// out-of-scope recall and precision, threshold curve, calibration (ECE).
@@ -183,7 +187,9 @@ fn main() -> ExitCode {
         Command::Train { data, out, validation, encoder, seed, adapt } => {
             model_cmd::train_cmd(&data, &validation, &out, encoder.as_deref(), seed, &adapt)
         }
-        Command::Parse { model, texts, threshold } => model_cmd::parse_cmd(&model, &texts, threshold),
+        Command::Parse { model, texts, threshold, cache_mb } => {
+            model_cmd::parse_cmd(&model, &texts, threshold, cache_mb)
+        }
         Command::Eval { model, data, json, report } => {
             model_cmd::eval_cmd(&model, &data, json.as_deref(), report.as_deref())
         }

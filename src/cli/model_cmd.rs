@@ -134,8 +134,9 @@ pub fn train_cmd(
 
 /// `entendu parse MODEL [TEXT...]`: one JSON line per utterance; stdin lines when no TEXT,
 /// each answered (and flushed) as it arrives.
-pub fn parse_cmd(model: &Path, texts: &[String], threshold: Option<f32>) -> Result<(), String> {
+pub fn parse_cmd(model: &Path, texts: &[String], threshold: Option<f32>, cache_mb: usize) -> Result<(), String> {
     let mut nlu = load_model(model)?;
+    nlu.set_cache_budget(cache_mb.saturating_mul(1 << 20));
     if let Some(t) = threshold {
         let mut thresholds = nlu.thresholds();
         thresholds.confidence = t;
@@ -257,10 +258,15 @@ pub fn benchmark_cmd(
         get("train_seconds")
     );
     if let Some(langs) = result["per_language"].as_object() {
-        println!("\n| language | intent accuracy | slot F1 |\n|---|---|---|");
+        println!("\n| language | intent accuracy | top-1 (no fallback) | slot F1 |\n|---|---|---|---|");
         for (lang, v) in langs {
             let pct = |x: &serde_json::Value| x.as_f64().map(|x| format!("{:.2}", 100.0 * x)).unwrap_or("-".into());
-            println!("| {lang} | {} | {} |", pct(&v["intent_accuracy"]), pct(&v["slot_f1"]));
+            println!(
+                "| {lang} | {} | {} | {} |",
+                pct(&v["intent_accuracy"]),
+                pct(&v["intent_top1_accuracy"]),
+                pct(&v["slot_f1"])
+            );
         }
     }
     if let Some(path) = json {

@@ -18,6 +18,7 @@
 
 pub mod adapt;
 pub mod bert;
+pub mod cache;
 pub mod e5s1;
 mod engine;
 pub mod fetch;
