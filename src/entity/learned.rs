@@ -76,9 +76,17 @@ impl Default for TaggerConfig {
                 max_epochs: 60,
                 learning_rate: 3e-3,
                 weight_decay: 1e-4,
-                l2: 0.0,
+                // Chosen on xSID's validation files (trained on English): with the decaying
+                // rate, 3e-4 took the de/da/it/nl slot F1 average from 66.8 to 70.5 (English
+                // 91.9 → 90.8); 1e-3 gave 69.7 (English 89.4). SNIPS test, reported not chosen
+                // on: 87.85 → 89.07.
+                l2: 3e-4,
                 patience: 4,
-                lr_decay: false,
+                lr_decay: true,
+                // On the support data (1,450 utterances, 15 minibatches an epoch) the decaying
+                // rate alone stopped the tagger half-trained: held-out F1 0.60 against 0.80
+                // at a constant rate; 3,000 steps at least gave 0.796, 6,000 gave 0.809.
+                min_steps: 6000,
                 batch_size: 1024,
                 class_weighting: false,
             },

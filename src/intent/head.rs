@@ -41,6 +41,10 @@ pub struct HeadConfig {
     /// the penalised optimum instead of wandering around it (Adam at a constant rate never
     /// converges; with the penalty, stopping short of the optimum costs accuracy).
     pub lr_decay: bool,
+    /// With `lr_decay`: at least this many optimiser steps in all, more epochs than
+    /// `max_epochs` if need be. A small data set has few minibatches per epoch, and a rate
+    /// that falls to zero over a few hundred steps stops before the weights are trained.
+    pub min_steps: usize,
     /// Minibatch size.
     pub batch_size: usize,
     /// Weight classes by inverse frequency, so rare intents are not drowned by frequent ones.
@@ -59,6 +63,7 @@ impl Default for HeadConfig {
             l2: 1e-3,
             patience: 30,
             lr_decay: true,
+            min_steps: 0,
             batch_size: 64,
             class_weighting: true,
         }
@@ -265,7 +270,11 @@ pub fn train(
     let mut order: Vec<u32> = (0..y.len() as u32).collect();
     let mut best: Option<(f32, Vec<(Tensor, Tensor)>)> = None;
     let mut since_best = 0;
-    let epochs = config.max_epochs.max(1);
+    let steps_per_epoch = y.len().div_ceil(config.batch_size.max(1)).max(1);
+    let epochs = match config.lr_decay {
+        true => config.max_epochs.max(config.min_steps.div_ceil(steps_per_epoch)).max(1),
+        false => config.max_epochs.max(1),
+    };
     for epoch in 0..epochs {
         if config.lr_decay {
             optimizer.set_learning_rate(config.learning_rate * (1.0 - epoch as f64 / epochs as f64));

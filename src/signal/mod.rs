@@ -39,7 +39,14 @@ impl Default for SignalConfig {
         // The intent head's penalised, decaying schedule was measured on intents only; a signal
         // head keeps the plain schedule it was tuned with (a few dozen positives, where long
         // unpenalised training with early stopping separates best).
-        let head = HeadConfig { max_epochs: 200, l2: 0.0, patience: 8, lr_decay: false, ..HeadConfig::default() };
+        let head = HeadConfig {
+            max_epochs: 200,
+            l2: 0.0,
+            patience: 8,
+            lr_decay: false,
+            min_steps: 0,
+            ..HeadConfig::default()
+        };
         Self { head, folds: 5, min_positives: 8 }
     }
 }
