@@ -174,16 +174,7 @@ impl Nlu {
             files: Default::default(),
             training_files: training_files(data)?,
         };
-        Ok(Self {
-            encoder,
-            intent,
-            signals,
-            declared,
-            tagger,
-            adapter,
-            manifest,
-            cache: EncodingCache::new(DEFAULT_CACHE_BYTES),
-        })
+        Ok(Self::from_parts(encoder, intent, signals, declared, tagger, adapter, manifest))
     }
 
     /// Loads a model directory and the encoder it was trained with (found as
@@ -248,16 +239,7 @@ impl Nlu {
             ),
             None => None,
         };
-        Ok(Self {
-            encoder,
-            intent,
-            signals,
-            declared,
-            tagger,
-            adapter,
-            manifest,
-            cache: EncodingCache::new(DEFAULT_CACHE_BYTES),
-        })
+        Ok(Self::from_parts(encoder, intent, signals, declared, tagger, adapter, manifest))
     }
 
     /// Loads the model at `dir` if it was trained with `encoder`'s weights; otherwise retrains
@@ -450,6 +432,20 @@ impl Nlu {
 }
 
 impl Nlu {
+    /// A model from its trained or loaded parts, with an empty cache of the default budget.
+    fn from_parts(
+        encoder: Arc<Encoder>,
+        intent: IntentClassifier,
+        signals: Option<SignalClassifier>,
+        declared: DeclaredExtractor,
+        tagger: Option<Tagger>,
+        adapter: Option<Adapter>,
+        manifest: Manifest,
+    ) -> Self {
+        let cache = EncodingCache::new(DEFAULT_CACHE_BYTES);
+        Self { encoder, intent, signals, declared, tagger, adapter, manifest, cache }
+    }
+
     /// The tagger's entities, valued like declared ones where a declared lookup or synonym
     /// matches their text (the canonical value), else by their text.
     fn learned_entities(&self, tagger: &Tagger, text: &str, encoded: &crate::encoder::EncodedText) -> Vec<Entity> {

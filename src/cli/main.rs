@@ -161,7 +161,8 @@ enum Source {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Ok(value) = std::env::var("ENTENDU_PRECISION") {
-        if !matches!(value.trim(), "" | "int8" | "f32") {
+        let name = value.trim();
+        if !name.is_empty() && entendu::encoder::InferencePrecision::from_name(name).is_none() {
             eprintln!(
                 "warning: ENTENDU_PRECISION={value:?} is neither int8 nor f32: ignored (the CPU's default is used)"
             );

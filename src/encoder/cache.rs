@@ -72,26 +72,22 @@ impl EncodingCache {
             found
         };
         let missing: Vec<&str> = texts.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(t, _)| *t).collect();
-        if missing.is_empty() {
-            return found.into_iter().map(|f| f.ok_or_else(internal)).collect();
-        }
-        let mut fresh = encode(&missing)?.into_iter().map(Arc::new);
-        let mut inner = self.lock();
-        for (slot, text) in found.iter_mut().zip(texts) {
-            if slot.is_some() {
-                continue;
+        if !missing.is_empty() {
+            let mut fresh = encode(&missing)?.into_iter().map(Arc::new);
+            let mut inner = self.lock();
+            for (slot, text) in found.iter_mut().zip(texts).filter(|(slot, _)| slot.is_none()) {
+                let encoded = fresh.next().ok_or_else(internal)?;
+                inner.insert(text, Arc::clone(&encoded));
+                *slot = Some(encoded);
             }
-            let encoded = fresh.next().ok_or_else(internal)?;
-            inner.insert(text, Arc::clone(&encoded));
-            *slot = Some(encoded);
         }
-        drop(inner);
         found.into_iter().map(|f| f.ok_or_else(internal)).collect()
     }
 
     /// Counts since creation, and what is held now.
     pub fn stats(&self) -> CacheStats {
-        self.lock().stats
+        let inner = self.lock();
+        CacheStats { entries: inner.map.len(), ..inner.stats }
     }
 
     /// Changes the budget (0 turns the cache off), evicting what no longer fits.
@@ -99,14 +95,6 @@ impl EncodingCache {
         let mut inner = self.lock();
         inner.stats.budget_bytes = budget_bytes;
         inner.evict_to_budget();
-    }
-
-    /// Forgets every encoding (the counts stay).
-    pub fn clear(&self) {
-        let mut inner = self.lock();
-        inner.map.clear();
-        inner.stats.entries = 0;
-        inner.stats.bytes = 0;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -140,7 +128,6 @@ impl Inner {
                 }
             }
         }
-        self.stats.entries = self.map.len();
     }
 }
 

@@ -37,13 +37,20 @@ impl InferencePrecision {
     /// warning through `tracing`).
     pub fn default_for_this_cpu() -> Self {
         match std::env::var("ENTENDU_PRECISION").ok().as_deref().map(str::trim) {
-            Some("f32") => InferencePrecision::F32,
-            Some("int8") => InferencePrecision::Int8,
-            Some(other) if !other.is_empty() => {
-                tracing::warn!("ENTENDU_PRECISION={other:?} is neither int8 nor f32: ignored");
+            Some(name) if !name.is_empty() => Self::from_name(name).unwrap_or_else(|| {
+                tracing::warn!("ENTENDU_PRECISION={name:?} is neither int8 nor f32: ignored");
                 Self::fastest_for_this_cpu()
-            }
+            }),
             _ => Self::fastest_for_this_cpu(),
+        }
+    }
+
+    /// The precision named `int8` or `f32` (what [`as_str`](Self::as_str) writes).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "int8" => Some(InferencePrecision::Int8),
+            "f32" => Some(InferencePrecision::F32),
+            _ => None,
         }
     }
 

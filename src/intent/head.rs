@@ -271,10 +271,8 @@ pub fn train(
     let mut best: Option<(f32, Vec<(Tensor, Tensor)>)> = None;
     let mut since_best = 0;
     let steps_per_epoch = y.len().div_ceil(config.batch_size.max(1)).max(1);
-    let epochs = match config.lr_decay {
-        true => config.max_epochs.max(config.min_steps.div_ceil(steps_per_epoch)).max(1),
-        false => config.max_epochs.max(1),
-    };
+    let epochs_for_min_steps = if config.lr_decay { config.min_steps.div_ceil(steps_per_epoch) } else { 0 };
+    let epochs = config.max_epochs.max(epochs_for_min_steps).max(1);
     for epoch in 0..epochs {
         if config.lr_decay {
             optimizer.set_learning_rate(config.learning_rate * (1.0 - epoch as f64 / epochs as f64));
