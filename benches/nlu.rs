@@ -7,7 +7,7 @@
 //! retrained once for it (`Nlu::load_or_retrain`, about a minute, kept beside the model; not
 //! part of any figure). Threads: candle's default pool unless `RAYON_NUM_THREADS`
 //! says otherwise; the group name carries the model, encoder and thread
-//! count. Run: `cargo bench --bench nlu` (about 12 s on 2 cores with the plain f32 encoder).
+//! count. Run: `cargo bench --bench nlu` (about 15 s on 2 cores).
 
 mod common;
 use common::threads;
@@ -76,6 +76,13 @@ fn parse(c: &mut Criterion) {
     for &(label, text) in UTTERANCES {
         group.bench_with_input(BenchmarkId::from_parameter(label), text, |b, text| {
             b.iter(|| nlu.parse(black_box(text)).map(|p| p.ranking.len() + p.entities.len() + p.signals.len()))
+        });
+    }
+    // The sentence embedding alone, through the same encoder: `short_fr` minus this row is
+    // what the heads add (intent, signals, learned, declared and built-in entities).
+    for &(label, text) in &UTTERANCES[..1] {
+        group.bench_with_input(BenchmarkId::from_parameter(format!("encoder_only_{label}")), text, |b, text| {
+            b.iter(|| nlu.encoder().embed_batch(&[black_box(text)]).map(|e| e.len()))
         });
     }
     nlu.set_cache_budget(entendu::encoder::cache::DEFAULT_CACHE_BYTES);
