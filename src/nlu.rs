@@ -418,10 +418,14 @@ impl Nlu {
             let entities = {
                 let _span = tracing::trace_span!("entities").entered();
                 let mut candidates = self.declared.extract(text);
+                let mut builtin = crate::entity::builtin_entities(text, &builtin_options);
                 if let (Some(tagger), Some(encoded)) = (&self.tagger, encoded.next()) {
-                    candidates.extend(self.learned_entities(tagger, text, encoded));
+                    let reading = tagger.read(text, encoded);
+                    builtin.retain(|b| reading.confirms(b));
+                    candidates.retain(|d| d.extractor != "lookup" || reading.confirms(d));
+                    candidates.extend(self.valued_like_declared(reading.entities));
                 }
-                candidates.extend(crate::entity::builtin_entities(text, &builtin_options));
+                candidates.extend(builtin);
                 crate::entity::merge(nfc.entities_in(given, candidates))
             };
             let signals = self.signals.as_ref().map(|s| s.score(row, text)).unwrap_or_default();
@@ -448,8 +452,7 @@ impl Nlu {
 
     /// The tagger's entities, valued like declared ones where a declared lookup or synonym
     /// matches their text (the canonical value), else by their text.
-    fn learned_entities(&self, tagger: &Tagger, text: &str, encoded: &crate::encoder::EncodedText) -> Vec<Entity> {
-        let mut found = tagger.extract(text, encoded);
+    fn valued_like_declared(&self, mut found: Vec<Entity>) -> Vec<Entity> {
         for entity in &mut found {
             if let Some(value) = self.declared.canonical(&entity.entity, &entity.text) {
                 entity.value = serde_json::Value::String(value.to_string());

@@ -58,6 +58,8 @@ pub struct TaggerConfig {
     /// Share of the annotated training examples held out for early stopping and the
     /// confidence threshold when no validation set is given.
     pub held_out_share: f32,
+    /// See [`TaggerMeta::builtin_gate`].
+    pub builtin_gate: f32,
 }
 
 impl Default for TaggerConfig {
@@ -91,6 +93,7 @@ impl Default for TaggerConfig {
                 class_weighting: false,
             },
             held_out_share: 0.1,
+            builtin_gate: 0.1,
         }
     }
 }
@@ -113,6 +116,10 @@ pub struct TaggerMeta {
     /// Exact-span micro F1 on the held-out examples, when there were some.
     #[serde(default)]
     pub held_out_f1: Option<f64>,
+    /// Built-in and lookup matches of a type the tagger knows are dropped when its support for
+    /// them is below this (see [`Reading::confirms`]); 0 keeps them all.
+    #[serde(default)]
+    pub builtin_gate: f32,
 }
 
 /// One BIO tag.
@@ -277,21 +284,90 @@ pub fn spans_of_path(text: &str, offsets: &[(usize, usize)], path: &[usize], pro
 
 /// Extends `start..end` to whole alphanumeric runs at both ends (a token boundary inside a
 /// word is not an entity boundary), then trims whitespace. `None` when nothing is left.
+///
+/// A span that ends on an apostrophe followed by a letter ends inside a word too
+/// (`aujourd'` of `aujourd'hui`); one that starts after an apostrophe does not (`l'|iPhone`).
+/// Scripts written without spaces (Chinese, Japanese, Thai…) have no word runs to extend to.
 fn tidy_span(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     let span = text.get(start..end).filter(|s| !s.is_empty())?;
-    let inside = |c: &char| c.is_alphanumeric();
+    let inside = |c: &char| c.is_alphanumeric() && !written_without_spaces(*c);
     let mut start = start;
     let mut end = end;
     if span.chars().next().is_some_and(|c| inside(&c)) {
         start -= text.get(..start)?.chars().rev().take_while(inside).map(char::len_utf8).sum::<usize>();
     }
-    if span.chars().next_back().is_some_and(|c| inside(&c)) {
+    let ends_on_elision = span.chars().next_back().is_some_and(|c| c == '\'' || c == '’')
+        && span.chars().rev().nth(1).is_some_and(|c| inside(&c))
+        && text.get(end..)?.chars().next().is_some_and(|c| inside(&c));
+    if ends_on_elision || span.chars().next_back().is_some_and(|c| inside(&c)) {
         end += text.get(end..)?.chars().take_while(inside).map(char::len_utf8).sum::<usize>();
     }
     let span = text.get(start..end)?;
     let trimmed_start = start + (span.len() - span.trim_start().len());
     let trimmed_end = end - (span.len() - span.trim_end().len());
     (trimmed_start < trimmed_end).then_some((trimmed_start, trimmed_end))
+}
+
+/// Letters of scripts written without spaces between words, where a run of letters is a
+/// phrase, not a word.
+fn written_without_spaces(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF // Thai, Lao
+        | 0x1000..=0x109F // Myanmar
+        | 0x1780..=0x17FF // Khmer
+        | 0x3040..=0x30FF // Hiragana, Katakana
+        | 0x3400..=0x4DBF // CJK extension A
+        | 0x4E00..=0x9FFF // CJK unified ideographs
+        | 0xF900..=0xFAFF // CJK compatibility ideographs
+        | 0x20000..=0x3FFFF) // CJK extensions B and later
+}
+
+/// Viterbi over `probs` (per-token tag probabilities), then the spans of the path.
+fn decode_probabilities(text: &str, offsets: &[(usize, usize)], probs: &Array2<f32>) -> Vec<Decoded> {
+    let path = viterbi(&probs.mapv(|v| v.max(1e-12).ln()));
+    let chosen: Vec<f32> = path.iter().enumerate().map(|(t, &j)| probs.get((t, j)).copied().unwrap_or(0.0)).collect();
+    spans_of_path(text, offsets, &path, &chosen)
+}
+
+/// The tagger's reading of one utterance (see [`Tagger::read`]).
+#[derive(Debug)]
+pub struct Reading<'a> {
+    /// The learned entities, over the confidence threshold.
+    pub entities: Vec<Entity>,
+    probs: Option<Array2<f32>>,
+    offsets: &'a [(usize, usize)],
+    tagger: &'a Tagger,
+}
+
+impl Reading<'_> {
+    /// How strongly the tagger saw an `entity` at bytes `start..end`: the highest probability,
+    /// over the tokens there, that the token is inside an entity of that type (`B-` or `I-`).
+    /// `None` for a type the tagger was not trained on.
+    pub fn support(&self, entity: &str, start: usize, end: usize) -> Option<f32> {
+        let index = self.tagger.types.iter().position(|t| t == entity)?;
+        let probs = self.probs.as_ref()?;
+        let (b, i) = (Tag::B(index).index(), Tag::I(index).index());
+        Some(
+            self.offsets
+                .iter()
+                .enumerate()
+                .filter(|(_, &(s, e))| s < end && start < e)
+                .map(|(t, _)| probs.get((t, b)).copied().unwrap_or(0.0) + probs.get((t, i)).copied().unwrap_or(0.0))
+                .fold(0.0, f32::max),
+        )
+    }
+
+    /// Whether the tagger confirms a built-in or lookup match. A match of a type the bot's
+    /// data annotates goes through the tagger, which learned that data's conventions and reads
+    /// the context: `il y a 4 jours` is a date to the built-in parser, not to data that
+    /// annotates specific days only; `ça fait 3 fois` is not a way to pay, whatever a lookup
+    /// of `3 fois` says. It is kept when the tagger gives it at least
+    /// [`TaggerMeta::builtin_gate`] support (a low bar: the tagger is weaker in languages it
+    /// was not trained on), and always for types the tagger does not know.
+    pub fn confirms(&self, candidate: &Entity) -> bool {
+        self.support(&candidate.entity, candidate.start, candidate.end)
+            .is_none_or(|support| support >= self.tagger.meta.builtin_gate)
+    }
 }
 
 /// Number of surface flags appended to the embeddings (see [`features`]).
@@ -402,6 +478,7 @@ impl Tagger {
             dim,
             min_confidence: 0.0,
             held_out_f1: None,
+            builtin_gate: config.builtin_gate,
         };
         let mut tagger = Self { head, meta, types };
         if !held.is_empty() {
@@ -447,11 +524,11 @@ impl Tagger {
         self.meta.held_out_f1 = Some(best.0);
     }
 
-    /// Decodes one encoded utterance into typed spans with confidences (no threshold applied).
-    pub fn decode(&self, text: &str, encoded: &EncodedText) -> Vec<Decoded> {
-        let _span = tracing::trace_span!("tagger", tokens = encoded.offsets.len()).entered();
+    /// Per-token tag probabilities (rows: tokens, columns: tags by [`Tag::index`]); `None`
+    /// when there is nothing to tag or the encoding does not fit the tagger.
+    fn token_probabilities(&self, text: &str, encoded: &EncodedText) -> Option<Array2<f32>> {
         if encoded.offsets.is_empty() || encoded.tokens.ncols() != self.meta.dim {
-            return Vec::new();
+            return None;
         }
         let x = features(text, encoded, self.meta.context, self.meta.sentence);
         let mut probs = self.head.logits_batch(x.view());
@@ -459,16 +536,33 @@ impl Tagger {
             let p = head::softmax(&row.to_owned(), 1.0);
             row.assign(&p);
         }
-        let path = viterbi(&probs.mapv(|v| v.max(1e-12).ln()));
-        let chosen: Vec<f32> =
-            path.iter().enumerate().map(|(t, &j)| probs.get((t, j)).copied().unwrap_or(0.0)).collect();
-        spans_of_path(text, &encoded.offsets, &path, &chosen)
+        Some(probs)
+    }
+
+    /// Decodes one encoded utterance into typed spans with confidences (no threshold applied).
+    pub fn decode(&self, text: &str, encoded: &EncodedText) -> Vec<Decoded> {
+        let _span = tracing::trace_span!("tagger", tokens = encoded.offsets.len()).entered();
+        self.token_probabilities(text, encoded)
+            .map(|probs| decode_probabilities(text, &encoded.offsets, &probs))
+            .unwrap_or_default()
     }
 
     /// The entities of one encoded utterance (extractor `learned`, value = the text; the
     /// caller replaces it by a synonym's canonical value where one is declared).
     pub fn extract(&self, text: &str, encoded: &EncodedText) -> Vec<Entity> {
-        self.decode(text, encoded)
+        self.read(text, encoded).entities
+    }
+
+    /// Everything the tagger has to say about one encoded utterance: its entities (as
+    /// [`extract`](Self::extract)) and how strongly it saw each type at each token, which
+    /// [`Reading::confirms`] uses to vet built-in matches of the types it was trained on.
+    pub fn read<'a>(&'a self, text: &str, encoded: &'a EncodedText) -> Reading<'a> {
+        let _span = tracing::trace_span!("tagger", tokens = encoded.offsets.len()).entered();
+        let probs = self.token_probabilities(text, encoded);
+        let entities = probs
+            .as_ref()
+            .map(|p| decode_probabilities(text, &encoded.offsets, p))
+            .unwrap_or_default()
             .into_iter()
             .filter(|d| d.confidence >= self.meta.min_confidence)
             .filter_map(|d| {
@@ -484,7 +578,8 @@ impl Tagger {
                     extractor: "learned".to_string(),
                 })
             })
-            .collect()
+            .collect();
+        Reading { entities, probs, offsets: &encoded.offsets, tagger: self }
     }
 
     /// What the manifest records.
@@ -695,6 +790,27 @@ mod tests {
         let text = "CMD-5529.";
         let decoded = spans_of_path(text, &[(0, 3), (3, 4), (4, 8), (8, 9)], &[1, 2, 2, 0], &[1.0; 4]);
         assert_eq!(&text[decoded[0].span.start..decoded[0].span.end], "CMD-5529");
+    }
+
+    #[test]
+    fn spans_ending_on_an_elision_inside_a_word_take_the_whole_word() {
+        let span_of = |text: &str, offsets: &[(usize, usize)], path: &[usize]| {
+            let decoded = spans_of_path(text, offsets, path, &vec![1.0; path.len()]);
+            decoded.iter().map(|d| text[d.span.start..d.span.end].to_string()).collect::<Vec<_>>()
+        };
+        // SentencePiece: "▁aujourd", "'", "hui", "▁?" with the tagger stopping at the apostrophe.
+        assert_eq!(span_of("aujourd'hui ?", &[(0, 7), (7, 8), (8, 11), (11, 13)], &[1, 2, 0, 0]), ["aujourd'hui"]);
+        assert_eq!(span_of("aujourd’hui", &[(0, 7), (7, 10), (10, 13)], &[1, 2, 0]), ["aujourd’hui"]);
+        // An elided article before the entity stays outside it.
+        assert_eq!(span_of("l'iPhone", &[(0, 1), (1, 2), (2, 8)], &[0, 0, 1]), ["iPhone"]);
+    }
+
+    #[test]
+    fn spans_in_scripts_without_spaces_keep_their_tokens() {
+        // "我想退货" ("I want to return"), the tagger marking "退货" only: no word run to extend to.
+        let text = "我想退货";
+        let decoded = spans_of_path(text, &[(0, 3), (3, 6), (6, 12)], &[0, 0, 1], &[1.0; 3]);
+        assert_eq!(&text[decoded[0].span.start..decoded[0].span.end], "退货");
     }
 
     #[test]

@@ -34,16 +34,24 @@ fn priority(extractor: &str) -> u8 {
 
 /// Merges candidates from every extractor (see the module docs for the policy).
 pub fn merge(mut candidates: Vec<Entity>) -> Vec<Entity> {
-    let overlaps = |a: &Entity, b: &Entity| a.entity == b.entity && a.start < b.end && b.start < a.end;
-    // A learned entity of a built-in type keeps its span and takes the built-in value (the
-    // longest overlapping built-in match's); that built-in match then gives way to it.
-    let learned: Vec<Entity> = candidates.iter().filter(|c| c.extractor == "learned").cloned().collect();
+    let overlaps = |a: &Entity, b: &Entity| same_kind(&a.entity, &b.entity) && a.start < b.end && b.start < a.end;
+    // A learned entity of a built-in type keeps its start and takes the built-in value (the
+    // longest overlapping built-in match's); that built-in match then gives way to it. When the
+    // built-in match runs further, so does the entity: the tagger stops early more often than
+    // it starts late (`[hier] soir`, `[demain à] 14h`), while leading words are where the
+    // data's conventions differ (`le [3 décembre]`).
     let builtin: Vec<Entity> = candidates.iter().filter(|c| c.extractor == "builtin").cloned().collect();
     for c in candidates.iter_mut().filter(|c| c.extractor == "learned") {
         if let Some(b) = builtin.iter().filter(|b| overlaps(c, b)).max_by_key(|b| b.end - b.start) {
             c.value = b.value.clone();
+            // `b.text` is the input's `b.start..b.end`, so its tail past `c.end` is the input's too.
+            if let Some(tail) = b.text.get(c.end.saturating_sub(b.start)..).filter(|_| b.end > c.end) {
+                c.text.push_str(tail);
+                c.end = b.end;
+            }
         }
     }
+    let learned: Vec<Entity> = candidates.iter().filter(|c| c.extractor == "learned").cloned().collect();
     candidates.retain(|c| c.extractor != "builtin" || !learned.iter().any(|l| overlaps(c, l)));
     // A declared entity that re-declares a built-in type (a `phone_number` regex, say) yields
     // to the built-in match of that type on the same text, which carries a normalised value.
@@ -68,6 +76,13 @@ pub fn merge(mut candidates: Vec<Entity>) -> Vec<Entity> {
     }
     taken.sort_by_key(|e| e.start);
     taken
+}
+
+/// Whether two entity types name the same kind of thing for the merge: equal, or both
+/// temporal (a `date` annotated with its time, `[demain à 14h](date)`, is a built-in `datetime`).
+fn same_kind(a: &str, b: &str) -> bool {
+    const TEMPORAL: [&str; 3] = ["date", "time", "datetime"];
+    a == b || (TEMPORAL.contains(&a) && TEMPORAL.contains(&b))
 }
 
 /// Built-in matches as [`Entity`] values.
@@ -129,5 +144,23 @@ mod tests {
         let merged = merge(vec![e("number", 10, 20, "builtin"), e("order_id", 10, 20, "learned")]);
         assert_eq!(merged.len(), 1);
         assert_eq!((merged[0].entity.as_str(), &merged[0].value), ("order_id", &serde_json::Value::Null));
+    }
+
+    #[test]
+    fn learned_date_runs_to_the_end_of_a_longer_temporal_match() {
+        let input = "passée le hier soir à 20h !";
+        let at = |entity: &str, text: &str, extractor: &str| {
+            let start = input.find(text).unwrap_or(0);
+            Entity { text: text.into(), ..e(entity, start, start + text.len(), extractor) }
+        };
+        let mut builtin = at("datetime", "le hier soir à 20h", "builtin");
+        builtin.value = serde_json::json!("2026-11-30T20:00:00");
+        let merged = merge(vec![at("date", "hier", "learned"), builtin]);
+        assert_eq!(merged.len(), 1);
+        let kept = &merged[0];
+        // The learned start (without "le"), the built-in end, the built-in value, the learned type.
+        assert_eq!((kept.entity.as_str(), kept.text.as_str()), ("date", "hier soir à 20h"));
+        assert_eq!(&input[kept.start..kept.end], kept.text);
+        assert_eq!(kept.value, serde_json::json!("2026-11-30T20:00:00"));
     }
 }
