@@ -10,11 +10,15 @@
 //! earlier start; a candidate overlapping one already taken is dropped. A declared entity named
 //! like a built-in one (`phone_number`, `date`…) yields to the built-in match of that type,
 //! which has a value. A *learned* entity of a built-in type that overlaps a built-in match of
-//! that type keeps its span and takes the built-in's normalised value: the tagger learned the
-//! span conventions of the bot's own data ("le [3 décembre]", not "[le 3 décembre]"), the
-//! built-in extractor knows how to turn the text into an ISO date or an amount. A built-in match
-//! the tagger did not see stays (the tagger is weaker in languages it was not trained on). The
-//! result is sorted by position and never overlaps. Offsets are byte offsets into the input, on
+//! that type (any temporal type for `date`, `time`, `datetime`) keeps its start, runs to the
+//! built-in's end when that is further, and takes the built-in's normalised value: the tagger
+//! learned the span conventions of the bot's own data ("le [3 décembre]", not "[le 3
+//! décembre]"), the built-in extractor knows how to turn the text into an ISO date or an
+//! amount. Before the merge, built-in and lookup matches of a type the tagger was trained on
+//! must have the tagger's support ([`learned::Reading::confirms`]): the data's conventions
+//! decide what counts (`il y a 4 jours` is no date to data that annotates specific days). A
+//! supported built-in match the tagger did not tag itself stays (the tagger is weaker in
+//! languages it was not trained on). The result is sorted by position and never overlaps. Offsets are byte offsets into the input, on
 //! char boundaries.
 
 pub mod builtin;
