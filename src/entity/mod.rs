@@ -18,8 +18,8 @@
 //! must have the tagger's support ([`learned::Reading::confirms`]): the data's conventions
 //! decide what counts (`il y a 4 jours` is no date to data that annotates specific days). A
 //! supported built-in match the tagger did not tag itself stays (the tagger is weaker in
-//! languages it was not trained on). The result is sorted by position and never overlaps. Offsets are byte offsets into the input, on
-//! char boundaries.
+//! languages it was not trained on). The result is sorted by position and never overlaps.
+//! Offsets are byte offsets into the input, on char boundaries.
 
 pub mod builtin;
 pub mod declared;
