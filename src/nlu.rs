@@ -113,17 +113,35 @@ impl Nlu {
             false => (None, None),
         };
         let upper = adapter.as_ref().map(Adapter::layers);
-        // Adaptation already computed the adapted sentence embeddings; only the tagger's token
-        // embeddings need another pass.
-        let (x, tokens) = match adapted {
-            Some(x) if !with_tokens => (x, Vec::new()),
-            _ => encode_examples(&encoder, upper, data, with_tokens, "embedding training examples", progress)?,
+        // Only the intent head reads the adapted layers. Fitted to the intents, they lose what
+        // the signals and the tagger read: on the support data's held-out tenth, every head on
+        // them took intent accuracy from 85.1 to 88.5 but signal macro-F1 from 0.85 to 0.66 and
+        // entity micro-F1 from 0.99 to 0.84. So the signals and the tagger keep the encoder's
+        // own embeddings, which one more pass gives (adaptation already computed the adapted
+        // ones), unless neither is trained.
+        let has_signals = data.examples.iter().any(|e| !e.signals.is_empty());
+        let (x, x_intent, tokens) = match adapted {
+            Some(adapted) if !with_tokens && !has_signals => (adapted, None, Vec::new()),
+            adapted => {
+                let (x, tokens) =
+                    encode_examples(&encoder, data, with_tokens, "embedding training examples", progress)?;
+                (x, adapted, tokens)
+            }
         };
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
         let val = match validation {
             Some(v) if !v.examples.is_empty() => {
-                let (vx, vt) =
-                    encode_examples(&encoder, upper, v, with_tokens, "embedding validation examples", progress)?;
+                let stage = "embedding validation examples";
+                let (vx, vt) = match upper {
+                    Some(upper) if !with_tokens => {
+                        (embed_examples(&encoder, Some(upper), v, stage, progress)?, Vec::new())
+                    }
+                    Some(upper) => {
+                        let (_, vt) = encode_examples(&encoder, v, true, stage, progress)?;
+                        (embed_examples(&encoder, Some(upper), v, stage, progress)?, vt)
+                    }
+                    None => encode_examples(&encoder, v, with_tokens, stage, progress)?,
+                };
                 let vl: Vec<Option<String>> = v.examples.iter().map(|e| e.intent.clone()).collect();
                 Some((vx, vl, vt))
             }
@@ -131,7 +149,7 @@ impl Nlu {
         };
         progress("training the intent head", 0, 1);
         let intent = IntentClassifier::train(
-            LabelledEmbeddings { x: &x, labels: &labels },
+            LabelledEmbeddings { x: x_intent.as_ref().unwrap_or(&x), labels: &labels },
             val.as_ref().map(|(vx, vl, _)| LabelledEmbeddings { x: vx, labels: vl }),
             &config.intent,
             config.seed,
@@ -233,6 +251,15 @@ impl Nlu {
             None => None,
         };
         let adapter = match &manifest.adapter {
+            Some(meta) if !meta.intent_only => {
+                return Err(Error::Artifact {
+                    path: dir.join(model::MANIFEST_FILE),
+                    message: "this model's adapted encoder layers feed every head, as in earlier versions of \
+                              entendu; this version feeds them to the intent head only: train it again \
+                              (`entendu train --adapt …`)"
+                        .into(),
+                })
+            }
             Some(meta) => Some(
                 Adapter::from_tensors(&encoder, &tensors, meta.clone())
                     .map_err(|e| Error::Artifact { path: dir.join(model::WEIGHTS_FILE), message: e.to_string() })?,
@@ -381,17 +408,19 @@ impl Nlu {
         // everything below reads the NFC form, and entities are mapped back to the text as given.
         let normalized: Vec<Nfc> = texts.iter().map(|t| Nfc::new(t.as_ref())).collect();
         let non_empty: Vec<&str> = normalized.iter().map(Nfc::as_str).filter(|t| !is_blank(t)).collect();
-        // With a tagger, the token embeddings come from the same forward pass as the sentence ones.
+        // With a tagger, the token embeddings come from the same forward pass as the sentence
+        // ones; with an adapter, so do the intent head's adapted sentence embeddings.
         let upper = self.adapter.as_ref().map(Adapter::layers);
         let encoded = if non_empty.is_empty() {
             Vec::new()
         } else {
-            self.cache.get_or_encode(&non_empty, |texts| match self.tagger {
-                Some(_) => self.encoder.encode_batch_with(texts, upper),
-                None => Ok(sentences_only(self.encoder.embed_batch_with(texts, upper)?)),
+            self.cache.get_or_encode(&non_empty, |texts| match (&self.tagger, upper) {
+                (None, None) => Ok(sentences_only(self.encoder.embed_batch(texts)?)),
+                _ => self.encoder.encode_batch_with(texts, upper),
             })?
         };
         let embeddings = sentence_matrix(encoded.iter().map(|e| &**e), self.encoder.dim())?;
+        let mut adapted = encoded.iter().map(|e| e.adapted.as_ref());
         let mut encoded = encoded.iter();
         let thresholds = options.thresholds.unwrap_or(self.manifest.intent.thresholds);
         let reference = options.reference_time.unwrap_or_else(|| chrono::Local::now().naive_local());
@@ -413,7 +442,8 @@ impl Nlu {
             }
             let row = rows.next().ok_or_else(|| Error::InvalidArgument("internal: embedding count mismatch".into()))?;
             let _span = tracing::trace_span!("intent").entered();
-            let (ranking, oos_wins) = self.intent.rank(row, top_k, options.allowed_intents.as_deref());
+            let intent_row = adapted.next().flatten().map(|a| a.view()).unwrap_or(row);
+            let (ranking, oos_wins) = self.intent.rank(intent_row, top_k, options.allowed_intents.as_deref());
             let decision = IntentClassifier::decide(&ranking, oos_wins, &thresholds);
             let entities = {
                 let _span = tracing::trace_span!("entities").entered();
@@ -493,6 +523,7 @@ fn sentences_only(embeddings: Array2<f32>) -> Vec<EncodedText> {
             tokens: Array2::zeros((0, row.len())),
             offsets: Vec::new(),
             truncated: false,
+            adapted: None,
         })
         .collect()
 }
@@ -527,24 +558,23 @@ fn adapt_encoder(
     )
 }
 
-/// Sentence embeddings of the examples and, when `with_tokens`, their full encodings (token
-/// embeddings and offsets, for the tagger), in chunks of 256, reporting progress.
+/// The encoder's own sentence embeddings of the examples and, when `with_tokens`, their full
+/// encodings (token embeddings and offsets, for the tagger), in chunks of 256, reporting progress.
 fn encode_examples(
     encoder: &Encoder,
-    upper: Option<&UpperLayers>,
     data: &TrainingData,
     with_tokens: bool,
     stage: &str,
     progress: ProgressFn,
 ) -> Result<(Array2<f32>, Vec<crate::encoder::EncodedText>)> {
     if !with_tokens {
-        return Ok((embed_examples(encoder, upper, data, stage, progress)?, Vec::new()));
+        return Ok((embed_examples(encoder, None, data, stage, progress)?, Vec::new()));
     }
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
     let mut encoded = Vec::with_capacity(texts.len());
     progress(stage, 0, texts.len());
     for chunk in texts.chunks(256) {
-        encoded.extend(encoder.encode_batch_with(chunk, upper)?);
+        encoded.extend(encoder.encode_batch(chunk)?);
         progress(stage, encoded.len(), texts.len());
     }
     Ok((sentence_matrix(encoded.iter(), encoder.dim())?, encoded))

@@ -190,3 +190,50 @@ fn a_repeated_utterance_comes_from_the_cache_with_the_same_parse() {
     assert_eq!(nlu.cache_stats().entries, 0);
     assert_eq!(nlu.cache_stats().hits, 2, "no lookups while off");
 }
+
+#[test]
+fn an_adapted_model_feeds_its_adapter_to_the_intent_head_only() {
+    // Signals and the other heads read the encoder's own embeddings, adapted model or not: with
+    // the same data and seed, their scores are those of the model trained without adaptation.
+    let mut data = toy_data();
+    for (i, e) in data.examples.iter_mut().enumerate() {
+        if i % 4 == 1 {
+            e.text.push_str(" !!! c'est inadmissible");
+            e.signals = vec!["frustrated".into()];
+        }
+    }
+    let (_dir, encoder) = tiny_encoder(11);
+    let encoder = Arc::new(encoder);
+    let plain =
+        Nlu::train_with_encoder(encoder.clone(), &data, None, &TrainConfig::default(), &mut |_, _, _| {}).unwrap();
+    let mut config = TrainConfig::default();
+    config.adapt.enabled = true;
+    config.adapt.layers = 1;
+    config.adapt.max_epochs = 2;
+    config.adapt.batch_size = 8;
+    let adapted = Nlu::train_with_encoder(encoder.clone(), &data, None, &config, &mut |_, _, _| {}).unwrap();
+    let texts = ["où est mon colis 3 !!! c'est inadmissible", "bonjour", "remboursement svp"];
+    for text in texts {
+        let (p, a) = (plain.parse(text).unwrap(), adapted.parse(text).unwrap());
+        assert!(!p.signals.is_empty());
+        assert_eq!(p.signals, a.signals, "{text}");
+    }
+    // The adapter is saved and loaded with the model, which then parses the same.
+    let out = tempfile::tempdir().unwrap();
+    let model_dir = out.path().join("model");
+    adapted.save(&model_dir).unwrap();
+    let loaded = Nlu::load_with_encoder(&model_dir, encoder.clone()).unwrap();
+    for text in texts {
+        assert_eq!(loaded.parse(text).unwrap(), adapted.parse(text).unwrap());
+    }
+    // A model from a version that fed the adapter to every head is refused, with what to do.
+    let manifest_path = model_dir.join("manifest.json");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    assert!(manifest.contains("\"intent_only\": true"), "{manifest}");
+    std::fs::write(&manifest_path, manifest.replace("\"intent_only\": true", "\"intent_only\": false")).unwrap();
+    match Nlu::load_with_encoder(&model_dir, encoder) {
+        Err(Error::Artifact { message, .. }) => assert!(message.contains("train it again"), "{message}"),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a legacy adapted model was accepted"),
+    }
+}

@@ -13,6 +13,11 @@
 //!   multilingual-e5-small);
 //! - **memory**: many bots share one base encoder; each model holds only its adapter.
 //!
+//! The adapted layers feed the intent head only. Fitted to the intents, they lose what the
+//! signal heads and the entity tagger read, so those keep the encoder's own embeddings:
+//! [`Encoder::encode_batch_with`] computes both in one pass, the adapted layers branching off
+//! the encoder's states below its top layers.
+//!
 //! Training is classification fine-tuning: mean-pooled, L2-normalised embeddings through a
 //! cosine-softmax layer initialised at the class centroids (so the first step starts from a
 //! nearest-centroid classifier, not from noise), cross-entropy including the out-of-scope
@@ -102,6 +107,11 @@ pub struct AdapterMeta {
     pub seconds: f64,
     /// Held-out accuracy before training (epoch 0) and after each epoch.
     pub curve: Vec<CurvePoint>,
+    /// Which heads read the adapted layers: only the intent head, the signal heads and the
+    /// entity tagger keep the encoder's own embeddings. Absent (false) in models of entendu
+    /// versions whose every head read them; those must be trained again.
+    #[serde(default)]
+    pub intent_only: bool,
 }
 
 /// Adapted top layers, ready to run, and their stored form.
@@ -353,7 +363,13 @@ pub fn adapt(
             }
         }
     }
-    let meta = AdapterMeta { from_layer: from, best_epoch: best.1, seconds: started.elapsed().as_secs_f64(), curve };
+    let meta = AdapterMeta {
+        from_layer: from,
+        best_epoch: best.1,
+        seconds: started.elapsed().as_secs_f64(),
+        curve,
+        intent_only: true,
+    };
     Ok((Adapter { upper, stored, meta }, embeddings))
 }
 
@@ -425,6 +441,25 @@ mod tests {
         for (a, b) in plain.rows().into_iter().zip(through.rows()) {
             let cos: f32 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
             assert!(cos > 0.9999, "{cos}");
+        }
+    }
+
+    #[test]
+    fn encoding_with_an_adapter_adds_the_adapted_sentence_and_keeps_the_rest() {
+        let (_dir, encoder) = tiny();
+        let texts = ["où est mon colis 48213", "je veux un remboursement", "ok", "bonjour merci"];
+        let labels = [0, 1, 2, 2];
+        let config = AdaptConfig { enabled: true, layers: 1, max_epochs: 2, batch_size: 2, ..Default::default() };
+        let (adapter, _) = adapt(&encoder, &texts, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
+        let plain = encoder.encode_batch(&texts).unwrap();
+        let with = encoder.encode_batch_with(&texts, Some(adapter.layers())).unwrap();
+        let adapted = encoder.embed_batch_with(&texts, Some(adapter.layers())).unwrap();
+        for ((p, w), a) in plain.iter().zip(&with).zip(adapted.rows()) {
+            assert_eq!((&p.sentence, &p.tokens, &p.offsets), (&w.sentence, &w.tokens, &w.offsets));
+            assert!(p.adapted.is_none());
+            let through = w.adapted.as_ref().unwrap();
+            assert_eq!(through.view(), a);
+            assert_ne!(through, &w.sentence, "the adapter changed nothing");
         }
     }
 

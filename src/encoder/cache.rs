@@ -136,7 +136,8 @@ fn entry_bytes(text: &str, encoded: &EncodedText) -> usize {
     const OVERHEAD: usize = 128;
     OVERHEAD
         + text.len()
-        + std::mem::size_of::<f32>() * (encoded.sentence.len() + encoded.tokens.len())
+        + std::mem::size_of::<f32>()
+            * (encoded.sentence.len() + encoded.tokens.len() + encoded.adapted.as_ref().map_or(0, |a| a.len()))
         + std::mem::size_of::<(usize, usize)>() * encoded.offsets.len()
 }
 
@@ -157,6 +158,7 @@ mod tests {
             tokens: Array2::from_elem((tokens, 4), seed),
             offsets: vec![(0, text.len()); tokens],
             truncated: false,
+            adapted: None,
         }
     }
 

@@ -323,16 +323,34 @@ impl Engine {
     /// Last hidden states after `layers` layers (all of them with `usize::MAX`) of each
     /// utterance's token ids. Large products are shared with rayon's threads.
     pub(crate) fn forward(&self, utterances: &[&[u32]], layers: usize) -> Hidden {
-        self.forward_with(utterances, layers, false)
+        self.forward_with(utterances, layers, false, None).0
     }
 
     /// [`forward`](Self::forward) entirely on the calling thread: for passes that already run
     /// in parallel with each other.
     pub(crate) fn forward_on_this_thread(&self, utterances: &[&[u32]], layers: usize) -> Hidden {
-        self.forward_with(utterances, layers, true)
+        self.forward_with(utterances, layers, true, None).0
     }
 
-    fn forward_with(&self, utterances: &[&[u32]], layers: usize, single_thread: bool) -> Hidden {
+    /// The last hidden states of every layer, and a copy of the states after the first `split`
+    /// layers: the input of adapted top layers, computed on the way for no extra work.
+    pub(crate) fn forward_split(&self, utterances: &[&[u32]], split: usize) -> (Hidden, Hidden) {
+        let (last, at_split) = self.forward_with(utterances, usize::MAX, false, Some(split));
+        let at_split = at_split.unwrap_or_else(|| Hidden {
+            states: last.states.clone(),
+            starts: last.starts.clone(),
+            width: last.width,
+        });
+        (last, at_split)
+    }
+
+    fn forward_with(
+        &self,
+        utterances: &[&[u32]],
+        layers: usize,
+        single_thread: bool,
+        split: Option<usize>,
+    ) -> (Hidden, Option<Hidden>) {
         // The element-wise work (LayerNorm, GELU, attention, (de)quantisation) is compiled
         // three times, for AVX-512, AVX2 and baseline x86-64, and chosen at run time: the
         // baseline's 4-lane SSE2 would double the time of a short utterance.
@@ -340,30 +358,48 @@ impl Engine {
         {
             if kernels::avx512_available() {
                 // SAFETY: the CPU has the features (just checked).
-                return unsafe { self.forward_avx512(utterances, layers, single_thread) };
+                return unsafe { self.forward_avx512(utterances, layers, single_thread, split) };
             }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has the features (just checked).
-                return unsafe { self.forward_avx2(utterances, layers, single_thread) };
+                return unsafe { self.forward_avx2(utterances, layers, single_thread, split) };
             }
         }
-        self.forward_portable(utterances, layers, single_thread)
+        self.forward_portable(utterances, layers, single_thread, split)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-    unsafe fn forward_avx512(&self, utterances: &[&[u32]], layers: usize, single_thread: bool) -> Hidden {
-        self.forward_portable(utterances, layers, single_thread)
+    unsafe fn forward_avx512(
+        &self,
+        utterances: &[&[u32]],
+        layers: usize,
+        single_thread: bool,
+        split: Option<usize>,
+    ) -> (Hidden, Option<Hidden>) {
+        self.forward_portable(utterances, layers, single_thread, split)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn forward_avx2(&self, utterances: &[&[u32]], layers: usize, single_thread: bool) -> Hidden {
-        self.forward_portable(utterances, layers, single_thread)
+    unsafe fn forward_avx2(
+        &self,
+        utterances: &[&[u32]],
+        layers: usize,
+        single_thread: bool,
+        split: Option<usize>,
+    ) -> (Hidden, Option<Hidden>) {
+        self.forward_portable(utterances, layers, single_thread, split)
     }
 
     #[inline(always)]
-    fn forward_portable(&self, utterances: &[&[u32]], layers: usize, single_thread: bool) -> Hidden {
+    fn forward_portable(
+        &self,
+        utterances: &[&[u32]],
+        layers: usize,
+        single_thread: bool,
+        split: Option<usize>,
+    ) -> (Hidden, Option<Hidden>) {
         let h = self.config.hidden_size;
         let mut starts = Vec::with_capacity(utterances.len() + 1);
         starts.push(0);
@@ -389,10 +425,14 @@ impl Engine {
         self.embedding_norm.apply(&mut x);
         let mut buffers = Buffers::default();
         buffers.scratch.single_thread = single_thread;
-        for layer in self.layers.iter().take(layers) {
+        let mut at_split = None;
+        for (index, layer) in self.layers.iter().take(layers).enumerate() {
+            if split == Some(index) {
+                at_split = Some(Hidden { states: x.clone(), starts: starts.clone(), width: h });
+            }
             self.layer(layer, &mut x, &starts, &mut buffers);
         }
-        Hidden { states: x, starts, width: h }
+        (Hidden { states: x, starts, width: h }, at_split)
     }
 
     #[inline(always)]

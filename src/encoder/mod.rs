@@ -99,6 +99,9 @@ pub struct EncodedText {
     pub offsets: Vec<(usize, usize)>,
     /// Whether the input was longer than the model's maximum and was cut.
     pub truncated: bool,
+    /// The L2-normalised sentence embedding through adapted top layers (see [`adapt`]), when
+    /// encoded with them. `sentence` and `tokens` always come from the encoder itself.
+    pub adapted: Option<Array1<f32>>,
 }
 
 /// A sentence-embedding transformer, ready to run on the CPU.
@@ -342,7 +345,7 @@ impl Encoder {
     pub fn embed_batch_with<S: AsRef<str>>(&self, texts: &[S], upper: Option<&UpperLayers>) -> Result<Array2<f32>> {
         let mut out = Array2::<f32>::zeros((texts.len(), self.info.dim));
         for (index, encoded) in self.encode_batch_inner(texts, false, upper)? {
-            out.row_mut(index).assign(&encoded.sentence);
+            out.row_mut(index).assign(encoded.adapted.as_ref().unwrap_or(&encoded.sentence));
         }
         Ok(out)
     }
@@ -352,7 +355,9 @@ impl Encoder {
         self.encode_batch_with(texts, None)
     }
 
-    /// [`encode_batch`](Self::encode_batch) through adapted top layers (see [`adapt`]) when given.
+    /// [`encode_batch`](Self::encode_batch), plus the sentence embeddings through adapted top
+    /// layers (see [`adapt`]) in [`EncodedText::adapted`] when given: one pass of the encoder
+    /// gives both, the adapted layers starting from the states they branch off.
     pub fn encode_batch_with<S: AsRef<str>>(
         &self,
         texts: &[S],
@@ -439,6 +444,7 @@ impl Encoder {
     ) -> Result<Vec<(usize, EncodedText)>> {
         let prefix_len = self.info.query_prefix.len();
         let ids: Vec<&[u32]> = pass.iter().map(|(_, e, _)| e.get_ids()).collect();
+        let mut adapted_sentences = Vec::new();
         let hidden = {
             let tokens: usize = ids.iter().map(|i| i.len()).sum();
             let _span = tracing::trace_span!("engine", n = ids.len(), tokens).entered();
@@ -446,17 +452,20 @@ impl Encoder {
                 None if on_this_thread => self.engine.forward_on_this_thread(&ids, usize::MAX),
                 None => self.engine.forward(&ids, usize::MAX),
                 Some(upper) => {
-                    let lower = self.engine.forward(&ids, upper.from);
+                    let (last, lower) = self.engine.forward_split(&ids, upper.from);
                     let (states, bias, _) = self.pad(&lower)?;
                     let adapted = upper.forward(&states, &bias)?.to_vec3::<f32>()?;
-                    let mut packed = Vec::with_capacity(lower.states.len());
+                    let mut sentences = Vec::with_capacity(adapted.len());
                     for (rows, len) in adapted.iter().zip(lower.lengths()) {
-                        rows.iter().take(len).for_each(|r| packed.extend_from_slice(r));
+                        let packed: Vec<f32> = rows.iter().take(len).flatten().copied().collect();
+                        sentences.push(self.pool(&packed));
                     }
-                    engine::Hidden { states: packed, starts: lower.starts, width: lower.width }
+                    adapted_sentences = sentences;
+                    last
                 }
             }
         };
+        let mut adapted_sentences = adapted_sentences.into_iter();
         let mut results = Vec::with_capacity(pass.len());
         for (row, (index, encoding, truncated)) in pass.iter().enumerate() {
             let states = hidden.utterance(row);
@@ -466,7 +475,8 @@ impl Encoder {
             } else {
                 (Array2::zeros((0, self.info.dim)), Vec::new())
             };
-            results.push((*index, EncodedText { sentence, tokens, offsets, truncated: *truncated }));
+            let adapted = adapted_sentences.next();
+            results.push((*index, EncodedText { sentence, tokens, offsets, truncated: *truncated, adapted }));
         }
         Ok(results)
     }

@@ -820,6 +820,7 @@ mod tests {
             tokens: Array2::from_shape_vec((3, 2), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap(),
             offsets: vec![(0, 2), (2, 4), (4, 5)],
             truncated: false,
+            adapted: None,
         };
         let x = features("abcd?", &encoded, 1, false);
         assert_eq!(x.dim(), (3, 2 * 3 + FLAGS));
