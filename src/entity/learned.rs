@@ -296,7 +296,7 @@ fn tidy_span(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     if span.chars().next().is_some_and(|c| inside(&c)) {
         start -= text.get(..start)?.chars().rev().take_while(inside).map(char::len_utf8).sum::<usize>();
     }
-    let ends_on_elision = span.chars().next_back().is_some_and(|c| c == '\'' || c == '’')
+    let ends_on_elision = span.chars().next_back().is_some_and(crate::entity::builtin::text::is_apostrophe)
         && span.chars().rev().nth(1).is_some_and(|c| inside(&c))
         && text.get(end..)?.chars().next().is_some_and(|c| inside(&c));
     if ends_on_elision || span.chars().next_back().is_some_and(|c| inside(&c)) {
@@ -801,6 +801,8 @@ mod tests {
         // SentencePiece: "▁aujourd", "'", "hui", "▁?" with the tagger stopping at the apostrophe.
         assert_eq!(span_of("aujourd'hui ?", &[(0, 7), (7, 8), (8, 11), (11, 13)], &[1, 2, 0, 0]), ["aujourd'hui"]);
         assert_eq!(span_of("aujourd’hui", &[(0, 7), (7, 10), (10, 13)], &[1, 2, 0]), ["aujourd’hui"]);
+        // Any apostrophe the built-in parser folds, here U+02BC (modifier letter apostrophe).
+        assert_eq!(span_of("aujourdʼhui", &[(0, 7), (7, 9), (9, 12)], &[1, 2, 0]), ["aujourdʼhui"]);
         // An elided article before the entity stays outside it.
         assert_eq!(span_of("l'iPhone", &[(0, 1), (1, 2), (2, 8)], &[0, 0, 1]), ["iPhone"]);
     }

@@ -67,6 +67,12 @@ impl Folded {
     }
 }
 
+/// Whether `c` is written as an apostrophe: the ASCII one, the typographic `’` and the
+/// look-alikes keyboards and phones produce (`‘`, `ʼ`, `´`, `` ` ``).
+pub(crate) fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '\u{02BC}' | '\u{00B4}' | '`')
+}
+
 /// Appends the folded form of `c` to `out`.
 fn fold_char(c: char, out: &mut String) {
     if c.is_whitespace() {
@@ -74,7 +80,7 @@ fn fold_char(c: char, out: &mut String) {
         return;
     }
     match c {
-        '\u{2019}' | '\u{2018}' | '\u{02BC}' | '\u{00B4}' | '`' => out.push('\''),
+        c if is_apostrophe(c) => out.push('\''),
         '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2212}' => out.push('-'),
         'ß' | 'ẞ' => out.push_str("ss"),
         'œ' | 'Œ' => out.push_str("oe"),
