@@ -105,12 +105,12 @@ impl Nlu {
         // With annotations, one forward pass gives both the sentence embeddings (intent and
         // signal heads) and the token embeddings (tagger): the encoder is the expensive part.
         let with_tokens = config.entities.enabled && data.examples.iter().any(|e| !e.entities.is_empty());
-        let (adapter, adapted) = match config.adapt.enabled {
+        let (adapter, adapted, adapter_split) = match config.adapt.enabled {
             true => {
-                let (adapter, embeddings) = adapt_encoder(&encoder, data, config, progress)?;
-                (Some(adapter), Some(embeddings))
+                let (adapter, embeddings, split) = adapt_encoder(&encoder, data, config, progress)?;
+                (Some(adapter), Some(embeddings), Some(split))
             }
-            false => (None, None),
+            false => (None, None, None),
         };
         let upper = adapter.as_ref().map(Adapter::layers);
         // Only the intent head reads the adapted layers. Fitted to the intents, they lose what
@@ -148,9 +148,10 @@ impl Nlu {
             _ => None,
         };
         progress("training the intent head", 0, 1);
-        let intent = IntentClassifier::train(
+        let intent = IntentClassifier::train_holding_out(
             LabelledEmbeddings { x: x_intent.as_ref().unwrap_or(&x), labels: &labels },
             val.as_ref().map(|(vx, vl, _)| LabelledEmbeddings { x: vx, labels: vl }),
+            adapter_split,
             &config.intent,
             config.seed,
         )?;
@@ -529,13 +530,15 @@ fn sentences_only(embeddings: Array2<f32>) -> Vec<EncodedText> {
 }
 
 /// Fine-tunes the encoder's top layers on the examples' intents (out-of-scope examples as one
-/// more class, as the intent head sees them).
+/// more class, as the intent head sees them). Also returns the adapted sentence embeddings and
+/// the rows the adapter trained on and held out.
+#[allow(clippy::type_complexity)]
 fn adapt_encoder(
     encoder: &Encoder,
     data: &TrainingData,
     config: &TrainConfig,
     progress: ProgressFn,
-) -> Result<(Adapter, Array2<f32>)> {
+) -> Result<(Adapter, Array2<f32>, (Vec<usize>, Vec<usize>))> {
     let mut classes: Vec<&str> = data.examples.iter().filter_map(|e| e.intent.as_deref()).collect();
     classes.sort_unstable();
     classes.dedup();
@@ -547,7 +550,7 @@ fn adapt_encoder(
         .collect();
     let has_oos = data.examples.iter().any(|e| e.intent.is_none());
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
-    crate::encoder::adapt::adapt(
+    let (adapter, embeddings) = crate::encoder::adapt::adapt(
         encoder,
         &texts,
         &labels,
@@ -555,7 +558,8 @@ fn adapt_encoder(
         &config.adapt,
         config.seed,
         progress,
-    )
+    )?;
+    Ok((adapter, embeddings, crate::encoder::adapt::held_out_split(&labels, &config.adapt, config.seed)))
 }
 
 /// The encoder's own sentence embeddings of the examples and, when `with_tokens`, their full

@@ -213,7 +213,7 @@ pub fn adapt(
 
     // Held-out rows for early stopping, then length-sorted batches of each part, so that
     // padding stays small; the frozen lower layers run once per batch, here.
-    let (fit_rows, held_rows) = crate::intent::stratified_split(labels, config.held_out_share, seed ^ 0xada);
+    let (fit_rows, held_rows) = held_out_split(labels, config, seed);
     let cache =
         |rows: &[usize], stage: &str, progress: &mut dyn FnMut(&str, usize, usize)| -> Result<Vec<CachedBatch>> {
             let mut items = Vec::with_capacity(rows.len());
@@ -371,6 +371,13 @@ pub fn adapt(
         intent_only: true,
     };
     Ok((Adapter { upper, stored, meta }, embeddings))
+}
+
+/// The rows [`adapt`] trains on and the rows it holds out for early stopping, for `labels`,
+/// `config` and `seed`. The intent head is calibrated on the same held-out rows: on the rows the
+/// adapter trained on, it would be right nearly always and calibrate itself overconfident.
+pub(crate) fn held_out_split(labels: &[usize], config: &AdaptConfig, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    crate::intent::stratified_split(labels, config.held_out_share, seed ^ 0xada)
 }
 
 /// Mean over real tokens, then L2 normalisation: `[batch, hidden]`.
