@@ -339,8 +339,8 @@ mod tests {
     #[test]
     fn calibration_uses_the_held_out_rows_it_is_given() {
         // Three separated classes; rows 0..6 are given the wrong label. Held out on their own,
-        // they are what the held-out accuracy measures (0 right); a stratified share of the
-        // rest is all right.
+        // they are what the held-out accuracy measures (none right); a stratified share of all
+        // the rows is mostly right.
         let mut x = Array2::<f32>::zeros((60, 3));
         let mut labels = Vec::new();
         for i in 0..60 {
