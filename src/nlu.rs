@@ -3,7 +3,7 @@
 use crate::data::TrainingData;
 use crate::encoder::adapt::{AdaptConfig, Adapter};
 use crate::encoder::cache::{CacheStats, EncodingCache, DEFAULT_CACHE_BYTES};
-use crate::encoder::{EncodedText, Encoder, UpperLayers};
+use crate::encoder::{Encoder, UpperLayers};
 use crate::entity::declared::DeclaredExtractor;
 use crate::entity::learned::{TaggedText, Tagger, TaggerConfig};
 use crate::error::{Error, Result};
@@ -12,7 +12,7 @@ use crate::model::{self, Manifest};
 use crate::normalize::{is_blank, Nfc};
 use crate::parse::{Entity, Parse, ParseOptions};
 use crate::signal::{SignalClassifier, SignalConfig};
-use ndarray::Array2;
+use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -124,24 +124,15 @@ impl Nlu {
             Some(adapted) if !with_tokens && !has_signals => (adapted, None, Vec::new()),
             adapted => {
                 let (x, tokens) =
-                    encode_examples(&encoder, data, with_tokens, "embedding training examples", progress)?;
+                    encode_examples(&encoder, None, data, with_tokens, "embedding training examples", progress)?;
                 (x, adapted, tokens)
             }
         };
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
         let val = match validation {
             Some(v) if !v.examples.is_empty() => {
-                let stage = "embedding validation examples";
-                let (vx, vt) = match upper {
-                    Some(upper) if !with_tokens => {
-                        (embed_examples(&encoder, Some(upper), v, stage, progress)?, Vec::new())
-                    }
-                    Some(upper) => {
-                        let (_, vt) = encode_examples(&encoder, v, true, stage, progress)?;
-                        (embed_examples(&encoder, Some(upper), v, stage, progress)?, vt)
-                    }
-                    None => encode_examples(&encoder, v, with_tokens, stage, progress)?,
-                };
+                let (vx, vt) =
+                    encode_examples(&encoder, upper, v, with_tokens, "embedding validation examples", progress)?;
                 let vl: Vec<Option<String>> = v.examples.iter().map(|e| e.intent.clone()).collect();
                 Some((vx, vl, vt))
             }
@@ -415,12 +406,12 @@ impl Nlu {
         let encoded = if non_empty.is_empty() {
             Vec::new()
         } else {
-            self.cache.get_or_encode(&non_empty, |texts| match (&self.tagger, upper) {
-                (None, None) => Ok(sentences_only(self.encoder.embed_batch(texts)?)),
-                _ => self.encoder.encode_batch_with(texts, upper),
+            self.cache.get_or_encode(&non_empty, |texts| match self.tagger {
+                Some(_) => self.encoder.encode_batch_with(texts, upper),
+                None => self.encoder.encode_sentences_with(texts, upper),
             })?
         };
-        let embeddings = sentence_matrix(encoded.iter().map(|e| &**e), self.encoder.dim())?;
+        let embeddings = sentence_matrix(encoded.iter().map(|e| &e.sentence), self.encoder.dim())?;
         let mut adapted = encoded.iter().map(|e| e.adapted.as_ref());
         let mut encoded = encoded.iter();
         let thresholds = options.thresholds.unwrap_or(self.manifest.intent.thresholds);
@@ -502,31 +493,16 @@ fn tagged<'a>(data: &'a TrainingData, encoded: &'a [crate::encoder::EncodedText]
         .collect()
 }
 
-/// The sentence embeddings of `encoded`, one row each.
-fn sentence_matrix<'a>(encoded: impl ExactSizeIterator<Item = &'a EncodedText>, dim: usize) -> Result<Array2<f32>> {
-    let mut out = Array2::<f32>::zeros((encoded.len(), dim));
-    for (mut row, e) in out.rows_mut().into_iter().zip(encoded) {
-        if e.sentence.len() != dim {
+/// Sentence embeddings, one row each.
+fn sentence_matrix<'a>(sentences: impl ExactSizeIterator<Item = &'a Array1<f32>>, dim: usize) -> Result<Array2<f32>> {
+    let mut out = Array2::<f32>::zeros((sentences.len(), dim));
+    for (mut row, sentence) in out.rows_mut().into_iter().zip(sentences) {
+        if sentence.len() != dim {
             return Err(Error::InvalidArgument("internal: sentence embedding of the wrong width".into()));
         }
-        row.assign(&e.sentence);
+        row.assign(sentence);
     }
     Ok(out)
-}
-
-/// Sentence embeddings as encodings without token embeddings (for a model with no tagger).
-fn sentences_only(embeddings: Array2<f32>) -> Vec<EncodedText> {
-    embeddings
-        .rows()
-        .into_iter()
-        .map(|row| EncodedText {
-            sentence: row.to_owned(),
-            tokens: Array2::zeros((0, row.len())),
-            offsets: Vec::new(),
-            truncated: false,
-            adapted: None,
-        })
-        .collect()
 }
 
 /// Fine-tunes the encoder's top layers on the examples' intents (out-of-scope examples as one
@@ -562,26 +538,29 @@ fn adapt_encoder(
     Ok((adapter, embeddings, crate::encoder::adapt::held_out_split(&labels, &config.adapt, config.seed)))
 }
 
-/// The encoder's own sentence embeddings of the examples and, when `with_tokens`, their full
-/// encodings (token embeddings and offsets, for the tagger), in chunks of 256, reporting progress.
+/// The sentence embeddings the intent head reads (through `upper` when given) and, when
+/// `with_tokens`, the examples' full encodings (the encoder's own token embeddings and offsets,
+/// for the tagger), from one pass in chunks of 256, reporting progress.
 fn encode_examples(
     encoder: &Encoder,
+    upper: Option<&UpperLayers>,
     data: &TrainingData,
     with_tokens: bool,
     stage: &str,
     progress: ProgressFn,
 ) -> Result<(Array2<f32>, Vec<crate::encoder::EncodedText>)> {
     if !with_tokens {
-        return Ok((embed_examples(encoder, None, data, stage, progress)?, Vec::new()));
+        return Ok((embed_examples(encoder, upper, data, stage, progress)?, Vec::new()));
     }
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
     let mut encoded = Vec::with_capacity(texts.len());
     progress(stage, 0, texts.len());
     for chunk in texts.chunks(256) {
-        encoded.extend(encoder.encode_batch(chunk)?);
+        encoded.extend(encoder.encode_batch_with(chunk, upper)?);
         progress(stage, encoded.len(), texts.len());
     }
-    Ok((sentence_matrix(encoded.iter(), encoder.dim())?, encoded))
+    let intent_input = encoded.iter().map(|e| e.adapted.as_ref().unwrap_or(&e.sentence));
+    Ok((sentence_matrix(intent_input, encoder.dim())?, encoded))
 }
 
 /// The distinct files the examples were read from, with their SHA-256.

@@ -363,8 +363,28 @@ impl Encoder {
         texts: &[S],
         upper: Option<&UpperLayers>,
     ) -> Result<Vec<EncodedText>> {
+        self.encode_in_order(texts, true, upper)
+    }
+
+    /// [`encode_batch_with`](Self::encode_batch_with) without the token embeddings (`tokens`
+    /// and `offsets` empty): the sentence embeddings, and the adapted ones when `upper` is given.
+    pub fn encode_sentences_with<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        upper: Option<&UpperLayers>,
+    ) -> Result<Vec<EncodedText>> {
+        self.encode_in_order(texts, false, upper)
+    }
+
+    /// [`encode_batch_inner`](Self::encode_batch_inner)'s results in input order.
+    fn encode_in_order<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        with_tokens: bool,
+        upper: Option<&UpperLayers>,
+    ) -> Result<Vec<EncodedText>> {
         let mut slots: Vec<Option<EncodedText>> = vec![None; texts.len()];
-        for (index, encoded) in self.encode_batch_inner(texts, true, upper)? {
+        for (index, encoded) in self.encode_batch_inner(texts, with_tokens, upper)? {
             if let Some(slot) = slots.get_mut(index) {
                 *slot = Some(encoded);
             }
