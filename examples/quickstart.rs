@@ -6,7 +6,7 @@ use std::sync::Arc;
 fn main() -> Result<(), entendu::Error> {
     // The multilingual encoder, fetched into models/ the first time (a minute, ~500 MB).
     let encoder = Arc::new(Encoder::load_or_fetch("multilingual-e5-small", &mut |l| eprintln!("{l}"))?);
-    // Retrained once (a minute) if this copy of the encoder is not the one it was trained with.
+    // Retrained once (a few minutes) if this copy of the encoder is not the one it was trained with.
     let (nlu, _) = Nlu::load_or_retrain("models/support", encoder, &mut |_, _, _| {})?;
     let mut texts: Vec<String> = std::env::args().skip(1).collect();
     if texts.is_empty() {

@@ -269,7 +269,7 @@ impl Nlu {
     ///
     /// This is what lets a model shipped with an application run on either copy of its
     /// encoder (the hub's f32 weights, or the offline 4-bit-derived ones); retraining the
-    /// support model takes about a minute on two cores.
+    /// support model takes about four minutes on two cores.
     ///
     /// ```no_run
     /// use entendu::{Encoder, Nlu};
