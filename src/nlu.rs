@@ -107,7 +107,7 @@ impl Nlu {
         let with_tokens = config.entities.enabled && data.examples.iter().any(|e| !e.entities.is_empty());
         let (adapter, adapted, adapter_split) = match config.adapt.enabled {
             true => {
-                let (adapter, embeddings, split) = adapt_encoder(&encoder, data, config, progress)?;
+                let (adapter, embeddings, split) = adapt_encoder(&encoder, data, with_tokens, config, progress)?;
                 (Some(adapter), Some(embeddings), Some(split))
             }
             false => (None, None, None),
@@ -119,20 +119,24 @@ impl Nlu {
         // entity micro-F1 from 0.99 to 0.84. So the signals and the tagger keep the encoder's
         // own embeddings, which one more pass gives (adaptation already computed the adapted
         // ones), unless neither is trained.
+        // An adapter trained to tag entities too is what the tagger reads: then one pass
+        // through it gives the encoder's own sentences, the adapted ones and the adapted tokens.
+        let tokens_adapted = adapter.as_ref().is_some_and(|a| a.meta().tokens_adapted);
+        let tokens_from = if tokens_adapted { upper } else { None };
         let has_signals = data.examples.iter().any(|e| !e.signals.is_empty());
         let (x, x_intent, tokens) = match adapted {
             Some(adapted) if !with_tokens && !has_signals => (adapted, None, Vec::new()),
             adapted => {
-                let (x, tokens) =
-                    encode_examples(&encoder, None, data, with_tokens, "embedding training examples", progress)?;
+                let stage = "embedding training examples";
+                let (x, tokens) = encode_examples(&encoder, None, tokens_from, data, with_tokens, stage, progress)?;
                 (x, adapted, tokens)
             }
         };
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
         let val = match validation {
             Some(v) if !v.examples.is_empty() => {
-                let (vx, vt) =
-                    encode_examples(&encoder, upper, v, with_tokens, "embedding validation examples", progress)?;
+                let stage = "embedding validation examples";
+                let (vx, vt) = encode_examples(&encoder, upper, tokens_from, v, with_tokens, stage, progress)?;
                 let vl: Vec<Option<String>> = v.examples.iter().map(|e| e.intent.clone()).collect();
                 Some((vx, vl, vt))
             }
@@ -142,7 +146,7 @@ impl Nlu {
         let intent = IntentClassifier::train_holding_out(
             LabelledEmbeddings { x: x_intent.as_ref().unwrap_or(&x), labels: &labels },
             val.as_ref().map(|(vx, vl, _)| LabelledEmbeddings { x: vx, labels: vl }),
-            adapter_split,
+            adapter_split.clone(),
             &config.intent,
             config.seed,
         )?;
@@ -154,9 +158,17 @@ impl Nlu {
         progress("training the signal heads", 1, 1);
         let tagger = if with_tokens {
             progress("training the entity tagger", 0, 1);
-            let train_items = tagged(data, &tokens);
-            let held_items = match (validation, &val) {
-                (Some(v), Some((_, _, vt))) if v.examples.iter().any(|e| !e.entities.is_empty()) => tagged(v, vt),
+            let mut train_items = tagged(data, &tokens);
+            let held_items = match (validation, &val, &adapter_split) {
+                (Some(v), Some((_, _, vt)), _) if v.examples.iter().any(|e| !e.entities.is_empty()) => tagged(v, vt),
+                // The adapter learned the tags of the rows it trained on: the tagger chooses its
+                // epochs and threshold on the rows it held out, which it never saw.
+                (_, _, Some((fit, held))) if tokens_adapted => {
+                    let pick = |rows: &[usize]| rows.iter().filter_map(|&r| train_items.get(r).copied()).collect();
+                    let (fit_items, held_items): (Vec<_>, Vec<_>) = (pick(fit), pick(held));
+                    train_items = fit_items;
+                    held_items
+                }
                 _ => Vec::new(),
             };
             let tagger = Tagger::train(&train_items, &held_items, &config.entities, config.seed)?;
@@ -406,9 +418,11 @@ impl Nlu {
         let encoded = if non_empty.is_empty() {
             Vec::new()
         } else {
-            self.cache.get_or_encode(&non_empty, |texts| match self.tagger {
-                Some(_) => self.encoder.encode_batch_with(texts, upper),
-                None => self.encoder.encode_sentences_with(texts, upper),
+            let tokens_adapted = self.adapter.as_ref().is_some_and(|a| a.meta().tokens_adapted);
+            self.cache.get_or_encode(&non_empty, |texts| match (&self.tagger, upper) {
+                (Some(_), Some(upper)) if tokens_adapted => self.encoder.encode_batch_adapted_tokens(texts, upper),
+                (Some(_), _) => self.encoder.encode_batch_with(texts, upper),
+                (None, _) => self.encoder.encode_sentences_with(texts, upper),
             })?
         };
         let embeddings = sentence_matrix(encoded.iter().map(|e| &e.sentence), self.encoder.dim())?;
@@ -512,6 +526,7 @@ fn sentence_matrix<'a>(sentences: impl ExactSizeIterator<Item = &'a Array1<f32>>
 fn adapt_encoder(
     encoder: &Encoder,
     data: &TrainingData,
+    with_tokens: bool,
     config: &TrainConfig,
     progress: ProgressFn,
 ) -> Result<(Adapter, Array2<f32>, (Vec<usize>, Vec<usize>))> {
@@ -526,11 +541,20 @@ fn adapt_encoder(
         .collect();
     let has_oos = data.examples.iter().any(|e| e.intent.is_none());
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
+    // The entity tags, as the tagger will learn them, when the layers are to learn them too.
+    let types = crate::entity::learned::entity_types(data.examples.iter().flat_map(|e| e.entities.iter()));
+    let tags = |row: usize, offsets: &[(usize, usize)]| match data.examples.get(row) {
+        Some(example) => crate::entity::learned::tag_indices(offsets, &example.entities, &types),
+        None => vec![0; offsets.len()],
+    };
+    let targets = crate::encoder::adapt::TokenTargets { classes: 1 + 2 * types.len(), tags: &tags };
+    let token_targets = (with_tokens && !types.is_empty()).then_some(&targets);
     let (adapter, embeddings) = crate::encoder::adapt::adapt(
         encoder,
         &texts,
         &labels,
         oos + usize::from(has_oos),
+        token_targets,
         &config.adapt,
         config.seed,
         progress,
@@ -539,11 +563,13 @@ fn adapt_encoder(
 }
 
 /// The sentence embeddings the intent head reads (through `upper` when given) and, when
-/// `with_tokens`, the examples' full encodings (the encoder's own token embeddings and offsets,
-/// for the tagger), from one pass in chunks of 256, reporting progress.
+/// `with_tokens`, the examples' full encodings (token embeddings and offsets, for the tagger:
+/// the encoder's own, or those of `tokens_from` when given), from one pass in chunks of 256,
+/// reporting progress.
 fn encode_examples(
     encoder: &Encoder,
     upper: Option<&UpperLayers>,
+    tokens_from: Option<&UpperLayers>,
     data: &TrainingData,
     with_tokens: bool,
     stage: &str,
@@ -556,10 +582,15 @@ fn encode_examples(
     let mut encoded = Vec::with_capacity(texts.len());
     progress(stage, 0, texts.len());
     for chunk in texts.chunks(256) {
-        encoded.extend(encoder.encode_batch_with(chunk, upper)?);
+        match tokens_from {
+            Some(layers) => encoded.extend(encoder.encode_batch_adapted_tokens(chunk, layers)?),
+            None => encoded.extend(encoder.encode_batch_with(chunk, upper)?),
+        }
         progress(stage, encoded.len(), texts.len());
     }
-    let intent_input = encoded.iter().map(|e| e.adapted.as_ref().unwrap_or(&e.sentence));
+    // With `tokens_from` but no `upper`, the adapted sentences are not what the caller wants.
+    let intent_input =
+        encoded.iter().map(|e| if upper.is_some() { e.adapted.as_ref().unwrap_or(&e.sentence) } else { &e.sentence });
     Ok((sentence_matrix(intent_input, encoder.dim())?, encoded))
 }
 

@@ -237,3 +237,44 @@ fn an_adapted_model_feeds_its_adapter_to_the_intent_head_only() {
         Ok(_) => panic!("a legacy adapted model was accepted"),
     }
 }
+
+#[test]
+fn an_adapter_trained_to_tag_entities_feeds_the_tagger_too() {
+    // With an entity loss, the adapted layers learn the tags and the tagger reads their token
+    // states: the model says so, and parses the same once saved and loaded.
+    let mut data = toy_data();
+    for e in data.examples.iter_mut().filter(|e| e.intent.as_deref() == Some("track_order")) {
+        let start = e.text.rfind(' ').map_or(0, |i| i + 1);
+        e.entities = vec![entendu::data::EntityAnnotation {
+            entity: "order_id".into(),
+            start,
+            end: e.text.len(),
+            text: e.text[start..].to_string(),
+            value: None,
+        }];
+    }
+    let (_dir, encoder) = tiny_encoder(11);
+    let encoder = Arc::new(encoder);
+    let mut config = TrainConfig::default();
+    config.adapt.enabled = true;
+    config.adapt.layers = 1;
+    config.adapt.max_epochs = 2;
+    config.adapt.batch_size = 8;
+    let intents_only = Nlu::train_with_encoder(encoder.clone(), &data, None, &config, &mut |_, _, _| {}).unwrap();
+    config.adapt.entity_loss_weight = 1.0;
+    let tagging = Nlu::train_with_encoder(encoder.clone(), &data, None, &config, &mut |_, _, _| {}).unwrap();
+    let meta = |nlu: &Nlu| nlu.manifest().adapter.clone().unwrap();
+    assert!(!meta(&intents_only).tokens_adapted);
+    assert!(meta(&tagging).tokens_adapted);
+    assert!(meta(&tagging).curve.iter().all(|c| c.held_out_tag_accuracy.is_some()));
+    assert!(meta(&intents_only).curve.iter().all(|c| c.held_out_tag_accuracy.is_none()));
+
+    let out = tempfile::tempdir().unwrap();
+    let model_dir = out.path().join("model");
+    tagging.save(&model_dir).unwrap();
+    let loaded = Nlu::load_with_encoder(&model_dir, encoder).unwrap();
+    assert!(meta(&loaded).tokens_adapted);
+    for text in ["où est mon colis 7", "bonjour", "je veux un remboursement 3"] {
+        assert_eq!(loaded.parse(text).unwrap(), tagging.parse(text).unwrap(), "{text}");
+    }
+}

@@ -63,6 +63,11 @@ pub struct AdaptArgs {
     /// With --adapt: learning rate of the adapted layers (default 1e-4).
     #[arg(long, value_name = "LR")]
     pub adapt_lr: Option<f64>,
+    /// With --adapt, on data with entity annotations: weight of the entity-tagging loss beside
+    /// the intent loss (0: adapt to the intents alone, and the tagger reads the encoder's own
+    /// token embeddings).
+    #[arg(long, value_name = "W")]
+    pub adapt_entity_weight: Option<f64>,
 }
 
 impl AdaptArgs {
@@ -78,6 +83,9 @@ impl AdaptArgs {
         }
         if let Some(lr) = self.adapt_lr {
             config.adapt.learning_rate = lr;
+        }
+        if let Some(weight) = self.adapt_entity_weight {
+            config.adapt.entity_loss_weight = weight;
         }
         config
     }

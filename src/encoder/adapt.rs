@@ -62,6 +62,10 @@ pub struct AdaptConfig {
     pub patience: usize,
     /// Stop after the epoch that crosses this many seconds (none: no limit).
     pub max_seconds: Option<f64>,
+    /// Weight of a token-tagging loss (BIO tags of the annotated entities) beside the intent
+    /// loss, when the data has entity annotations; 0 adapts to the intents alone. With a
+    /// tagging loss the layers learn the entities too, and the entity tagger reads them.
+    pub entity_loss_weight: f64,
 }
 
 impl Default for AdaptConfig {
@@ -78,6 +82,7 @@ impl Default for AdaptConfig {
             held_out_share: 0.1,
             patience: 2,
             max_seconds: None,
+            entity_loss_weight: 0.0,
         }
     }
 }
@@ -94,6 +99,10 @@ pub struct CurvePoint {
     /// Mean training loss over the epoch (none before training).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_loss: Option<f32>,
+    /// With a tagging loss: the tagging layer's accuracy on the held-out tokens that are inside
+    /// an entity or predicted to be (early stopping uses the mean of both accuracies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_tag_accuracy: Option<f32>,
 }
 
 /// What the artifact records about an adaptation.
@@ -112,7 +121,23 @@ pub struct AdapterMeta {
     /// versions whose every head read them; those must be trained again.
     #[serde(default)]
     pub intent_only: bool,
+    /// The layers were trained to tag entities too ([`AdaptConfig::entity_loss_weight`]), and
+    /// the entity tagger reads their token states ([`Encoder::encode_batch_adapted_tokens`]).
+    #[serde(default)]
+    pub tokens_adapted: bool,
 }
+
+/// What the layers learn to tag besides the intents: one tag index per token.
+pub struct TokenTargets<'a> {
+    /// Number of tags (indices run from 0, which should be "outside any entity").
+    pub classes: usize,
+    /// The tag of each token of utterance `row` (of the `texts` given to [`adapt`]), given the
+    /// tokens' byte spans in the text, as [`EncodedText::offsets`](super::EncodedText) has them.
+    pub tags: &'a TagsOf<'a>,
+}
+
+/// See [`TokenTargets::tags`]: `(row, token byte spans) -> tag per token`.
+pub type TagsOf<'a> = dyn Fn(usize, &[(usize, usize)]) -> Vec<usize> + 'a;
 
 /// Adapted top layers, ready to run, and their stored form.
 pub struct Adapter {
@@ -174,17 +199,36 @@ struct CachedBatch {
     label_list: Vec<usize>,
     /// Row of each utterance in the caller's `texts`.
     rows: Vec<usize>,
+    /// With token targets: the tags `[batch · len]` and which positions carry one.
+    tags: Option<CachedTags>,
+}
+
+/// Token tags of a batch, flattened over `[batch, len]` positions.
+struct CachedTags {
+    /// `[batch · len]` u32 tag index (0 where there is no tag).
+    targets: Tensor,
+    /// `[batch · len]` f32: 1 where the position is a tagged token.
+    mask: Tensor,
+    /// The same two, for scoring.
+    target_list: Vec<u32>,
+    mask_list: Vec<bool>,
+    /// Tagged positions (at least 1, to divide by).
+    count: f64,
 }
 
 /// Fine-tunes the top layers of `encoder` to tell `labels` (class indices in `0..classes`,
-/// one per text) apart. Returns the adapter and the adapted sentence embeddings of `texts`
-/// (one row each, as [`Encoder::embed_batch_with`] computes them), which come almost free from
-/// the cached lower layers. `progress` hears `(stage, done, total)`.
+/// one per text) apart, and, with `token_targets` and a positive
+/// [`AdaptConfig::entity_loss_weight`], to tag their tokens. Returns the adapter and the
+/// adapted sentence embeddings of `texts` (one row each, as [`Encoder::embed_batch_with`]
+/// computes them), which come almost free from the cached lower layers. `progress` hears
+/// `(stage, done, total)`.
+#[allow(clippy::too_many_arguments)]
 pub fn adapt(
     encoder: &Encoder,
     texts: &[&str],
     labels: &[usize],
     classes: usize,
+    token_targets: Option<&TokenTargets>,
     config: &AdaptConfig,
     seed: u64,
     progress: &mut dyn FnMut(&str, usize, usize),
@@ -208,8 +252,16 @@ pub fn adapt(
     if texts.len() != labels.len() || texts.is_empty() || classes < 2 {
         return Err(Error::Data("adaptation needs labelled utterances of at least 2 classes".into()));
     }
+    if !(config.entity_loss_weight.is_finite() && config.entity_loss_weight >= 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "adapt.entity_loss_weight must be 0 (intents only) or a positive number (e.g. 1), not {}",
+            config.entity_loss_weight
+        )));
+    }
+    let token_targets = token_targets.filter(|t| config.entity_loss_weight > 0.0 && t.classes >= 2);
     let from = layer_count - config.layers;
     let device = encoder.device.clone();
+    let prefix_len = encoder.info().query_prefix.len();
 
     // Held-out rows for early stopping, then length-sorted batches of each part, so that
     // padding stays small; the frozen lower layers run once per batch, here.
@@ -235,7 +287,14 @@ pub fn adapt(
                 let labels =
                     Tensor::from_vec(label_list.iter().map(|&l| l as u32).collect::<Vec<_>>(), chunk.len(), &device)?;
                 let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-                batches.push(CachedBatch { hidden, mask_bias, mask, labels, label_list, rows });
+                let tags = match token_targets {
+                    Some(targets) => {
+                        let longest = chunk.iter().map(|(e, _, _)| e.len()).max().unwrap_or(0).max(1);
+                        Some(cache_tags(chunk, longest, prefix_len, targets, &device)?)
+                    }
+                    None => None,
+                };
+                batches.push(CachedBatch { hidden, mask_bias, mask, labels, label_list, rows, tags });
                 done += chunk.len();
                 progress(stage, done, total);
             }
@@ -279,34 +338,74 @@ pub fn adapt(
         let weights = head.broadcast_div(&norms)?;
         pooled.matmul(&weights.t()?)? * config.logit_scale
     };
-    let accuracy = |upper: &UpperLayers, head: &Tensor| -> Result<f32> {
-        let (mut right, mut total) = (0usize, 0usize);
-        for batch in &held {
-            let pooled = pool(&upper.forward(&batch.hidden, &batch.mask_bias)?, &batch.mask)?;
-            let predicted = logits(&pooled, head)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
-            right += predicted.iter().zip(&batch.label_list).filter(|(p, l)| **p as usize == **l).count();
-            total += batch.label_list.len();
-        }
-        Ok(if total == 0 { 0.0 } else { right as f32 / total as f32 })
+    // The tagging layer starts at zero: uniform tags, and gradients from the first step.
+    let tag_head = match token_targets {
+        Some(targets) => Some((
+            Var::from_tensor(&Tensor::zeros((targets.classes, dim), DType::F32, &device)?)?,
+            Var::from_tensor(&Tensor::zeros(targets.classes, DType::F32, &device)?)?,
+        )),
+        None => None,
     };
+    let tag_logits = |states: &Tensor, (weights, bias): (&Tensor, &Tensor)| -> candle_core::Result<Tensor> {
+        let (batch, len, width) = states.dims3()?;
+        states.reshape((batch * len, width))?.matmul(&weights.t()?)?.broadcast_add(bias)
+    };
+    // Held-out intent accuracy, and tag accuracy over the tokens inside a gold or predicted
+    // entity (all-`O` would otherwise score 90%).
+    let accuracy =
+        |upper: &UpperLayers, head: &Tensor, tag_head: Option<(&Tensor, &Tensor)>| -> Result<(f32, Option<f32>)> {
+            let (mut right, mut total) = (0usize, 0usize);
+            let (mut tags_right, mut tags_total) = (0usize, 0usize);
+            for batch in &held {
+                let states = upper.forward(&batch.hidden, &batch.mask_bias)?;
+                let pooled = pool(&states, &batch.mask)?;
+                let predicted = logits(&pooled, head)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+                right += predicted.iter().zip(&batch.label_list).filter(|(p, l)| **p as usize == **l).count();
+                total += batch.label_list.len();
+                if let (Some(tag_head), Some(tags)) = (tag_head, &batch.tags) {
+                    let predicted = tag_logits(&states, tag_head)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+                    for ((p, g), _) in predicted.iter().zip(&tags.target_list).zip(&tags.mask_list).filter(|(_, m)| **m)
+                    {
+                        if *p != 0 || *g != 0 {
+                            tags_total += 1;
+                            tags_right += usize::from(p == g);
+                        }
+                    }
+                }
+            }
+            let ratio = |r: usize, t: usize| if t == 0 { 0.0 } else { r as f32 / t as f32 };
+            Ok((ratio(right, total), tag_head.map(|_| ratio(tags_right, tags_total))))
+        };
+    let score = |(intents, tags): (f32, Option<f32>)| tags.map_or(intents, |t| (intents + t) / 2.0);
+    let tag_tensors = |h: &Option<(Var, Var)>| h.as_ref().map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone()));
 
     let params = |lr: f64| ParamsAdamW { lr, weight_decay: config.weight_decay, ..Default::default() };
     let mut layer_opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params(config.learning_rate))?;
-    let mut head_opt = AdamW::new(vec![head.clone()], params(config.head_learning_rate))?;
+    let mut head_vars = vec![head.clone()];
+    if let Some((w, b)) = &tag_head {
+        head_vars.extend([w.clone(), b.clone()]);
+    }
+    let mut head_opt = AdamW::new(head_vars, params(config.head_learning_rate))?;
     let steps_per_epoch = fit.len();
     let total_steps = (steps_per_epoch * config.max_epochs.max(1)).max(1);
     let warmup = (total_steps / 16).max(1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let measure = |upper: &UpperLayers, head: &Var, tag_head: &Option<(Var, Var)>| -> Result<(f32, Option<f32>)> {
+        let tags = tag_tensors(tag_head);
+        accuracy(upper, head.as_tensor(), tags.as_ref().map(|(w, b)| (w, b)))
+    };
+    let first = measure(&upper, &head, &tag_head)?;
     let mut curve = vec![CurvePoint {
         epoch: 0,
         seconds: started.elapsed().as_secs_f64(),
-        held_out_accuracy: accuracy(&upper, head.as_tensor())?,
+        held_out_accuracy: first.0,
         train_loss: None,
+        held_out_tag_accuracy: first.1,
     }];
     let snapshot = |vars: &[(String, Var)]| -> Result<Vec<Tensor>> {
         vars.iter().map(|(_, v)| Ok(v.as_tensor().copy()?)).collect()
     };
-    let mut best = (curve.first().map_or(0.0, |c| c.held_out_accuracy), 0usize, snapshot(&vars)?);
+    let mut best = (score(first), 0usize, snapshot(&vars)?);
     let mut order: Vec<usize> = (0..steps_per_epoch).collect();
     let mut step = 0usize;
     let stage = format!("adapting the top {} layers", config.layers);
@@ -323,8 +422,16 @@ pub fn adapt(
             };
             layer_opt.set_learning_rate(config.learning_rate * factor);
             head_opt.set_learning_rate(config.head_learning_rate * factor);
-            let pooled = pool(&upper.forward(&batch.hidden, &batch.mask_bias)?, &batch.mask)?;
-            let loss = candle_nn::loss::cross_entropy(&logits(&pooled, head.as_tensor())?, &batch.labels)?;
+            let states = upper.forward(&batch.hidden, &batch.mask_bias)?;
+            let pooled = pool(&states, &batch.mask)?;
+            let mut loss = candle_nn::loss::cross_entropy(&logits(&pooled, head.as_tensor())?, &batch.labels)?;
+            if let (Some((w, b)), Some(tags)) = (&tag_head, &batch.tags) {
+                let log_p =
+                    candle_nn::ops::log_softmax(&tag_logits(&states, (w.as_tensor(), b.as_tensor()))?, D::Minus1)?;
+                let picked = log_p.gather(&tags.targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+                let tag_loss = ((picked * &tags.mask)?.sum_all()? * (-config.entity_loss_weight / tags.count))?;
+                loss = (loss + tag_loss)?;
+            }
             loss_sum += loss.to_scalar::<f32>()?;
             let grads = loss.backward()?;
             layer_opt.step(&grads)?;
@@ -332,12 +439,19 @@ pub fn adapt(
             step += 1;
             progress(&stage, step, total_steps);
         }
-        let held_out_accuracy = accuracy(&upper, head.as_tensor())?;
+        let measured = measure(&upper, &head, &tag_head)?;
+        let (held_out_accuracy, held_out_tag_accuracy) = measured;
         let train_loss = Some(loss_sum / steps_per_epoch.max(1) as f32);
-        curve.push(CurvePoint { epoch, seconds: started.elapsed().as_secs_f64(), held_out_accuracy, train_loss });
-        tracing::info!(epoch, held_out_accuracy, ?train_loss, "adaptation epoch");
-        if held_out_accuracy > best.0 {
-            best = (held_out_accuracy, epoch, snapshot(&vars)?);
+        curve.push(CurvePoint {
+            epoch,
+            seconds: started.elapsed().as_secs_f64(),
+            held_out_accuracy,
+            train_loss,
+            held_out_tag_accuracy,
+        });
+        tracing::info!(epoch, held_out_accuracy, ?held_out_tag_accuracy, ?train_loss, "adaptation epoch");
+        if score(measured) > best.0 {
+            best = (score(measured), epoch, snapshot(&vars)?);
         } else if epoch - best.1 >= config.patience.max(1) {
             break;
         }
@@ -369,8 +483,43 @@ pub fn adapt(
         seconds: started.elapsed().as_secs_f64(),
         curve,
         intent_only: true,
+        tokens_adapted: tag_head.is_some(),
     };
     Ok((Adapter { upper, stored, meta }, embeddings))
+}
+
+/// The tags of a batch of tokenised utterances (`(encoding, label, row)`), padded to `longest`.
+fn cache_tags(
+    chunk: &[(tokenizers::Encoding, usize, usize)],
+    longest: usize,
+    prefix_len: usize,
+    targets: &TokenTargets,
+    device: &candle_core::Device,
+) -> Result<CachedTags> {
+    let mut target_list = vec![0u32; chunk.len() * longest];
+    let mut mask_list = vec![false; chunk.len() * longest];
+    for (i, (encoding, _, row)) in chunk.iter().enumerate() {
+        let positions = super::token_positions(encoding, prefix_len);
+        let spans: Vec<(usize, usize)> = positions.iter().map(|(_, span)| *span).collect();
+        for ((position, _), tag) in positions.iter().zip((targets.tags)(*row, &spans)) {
+            let at = i * longest + position;
+            if let (Some(slot), Some(mask)) = (target_list.get_mut(at), mask_list.get_mut(at)) {
+                if tag < targets.classes {
+                    *slot = tag as u32;
+                    *mask = true;
+                }
+            }
+        }
+    }
+    let count = mask_list.iter().filter(|m| **m).count().max(1) as f64;
+    let n = target_list.len();
+    Ok(CachedTags {
+        targets: Tensor::from_vec(target_list.clone(), n, device)?,
+        mask: Tensor::from_vec(mask_list.iter().map(|&m| f32::from(u8::from(m))).collect::<Vec<f32>>(), n, device)?,
+        target_list,
+        mask_list,
+        count,
+    })
 }
 
 /// The rows [`adapt`] trains on and the rows it holds out for early stopping, for `labels`,
@@ -457,7 +606,7 @@ mod tests {
         let texts = ["où est mon colis 48213", "je veux un remboursement", "ok", "bonjour merci"];
         let labels = [0, 1, 2, 2];
         let config = AdaptConfig { enabled: true, layers: 1, max_epochs: 2, batch_size: 2, ..Default::default() };
-        let (adapter, _) = adapt(&encoder, &texts, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
+        let (adapter, _) = adapt(&encoder, &texts, &labels, 3, None, &config, 5, &mut |_, _, _| {}).unwrap();
         let plain = encoder.encode_batch(&texts).unwrap();
         let with = encoder.encode_batch_with(&texts, Some(adapter.layers())).unwrap();
         let adapted = encoder.embed_batch_with(&texts, Some(adapter.layers())).unwrap();
@@ -471,12 +620,67 @@ mod tests {
     }
 
     #[test]
+    fn a_tagging_loss_trains_the_tokens_and_the_adapted_tokens_come_from_the_adapter() {
+        let (_dir, encoder) = tiny();
+        let mut texts = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..16 {
+            texts.push(format!("où est mon colis {i}"));
+            labels.push(0);
+            texts.push(format!("bonjour merci {i}"));
+            labels.push(1);
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        // Tag 1 on every token of the last word of the track-order texts, 0 elsewhere.
+        let seen = std::sync::Mutex::new(0usize);
+        let tags = |row: usize, offsets: &[(usize, usize)]| {
+            *seen.lock().unwrap() += 1;
+            let text = refs[row];
+            let last = text.rfind(' ').map_or(0, |i| i + 1);
+            offsets.iter().map(|&(start, _)| usize::from(labels[row] == 0 && start >= last)).collect()
+        };
+        let targets = TokenTargets { classes: 2, tags: &tags };
+        let mut config = AdaptConfig { enabled: true, layers: 1, max_epochs: 2, batch_size: 8, ..Default::default() };
+        // Without a weight, the targets are ignored.
+        let (plain, _) = adapt(&encoder, &refs, &labels, 2, Some(&targets), &config, 5, &mut |_, _, _| {}).unwrap();
+        assert!(!plain.meta().tokens_adapted);
+        assert_eq!(*seen.lock().unwrap(), 0);
+        config.entity_loss_weight = 1.0;
+        let (a, _) = adapt(&encoder, &refs, &labels, 2, Some(&targets), &config, 5, &mut |_, _, _| {}).unwrap();
+        assert_eq!(*seen.lock().unwrap(), refs.len(), "one call per utterance");
+        assert!(a.meta().tokens_adapted);
+        assert!(a.meta().curve.iter().all(|c| c.held_out_tag_accuracy.is_some_and(|t| (0.0..=1.0).contains(&t))));
+        let (b, _) = adapt(&encoder, &refs, &labels, 2, Some(&targets), &config, 5, &mut |_, _, _| {}).unwrap();
+        assert_eq!(
+            a.meta().curve.iter().map(|c| c.train_loss).collect::<Vec<_>>(),
+            b.meta().curve.iter().map(|c| c.train_loss).collect::<Vec<_>>(),
+            "deterministic"
+        );
+        assert_ne!(
+            a.meta().curve.iter().map(|c| c.train_loss).collect::<Vec<_>>(),
+            plain.meta().curve.iter().map(|c| c.train_loss).collect::<Vec<_>>(),
+            "the tagging loss counts"
+        );
+
+        let own = encoder.encode_batch_with(&refs[..4], Some(a.layers())).unwrap();
+        let through = encoder.encode_batch_adapted_tokens(&refs[..4], a.layers()).unwrap();
+        for (o, t) in own.iter().zip(&through) {
+            assert_eq!((&o.sentence, &o.offsets, &o.adapted), (&t.sentence, &t.offsets, &t.adapted));
+            assert_eq!(o.tokens.dim(), t.tokens.dim());
+            assert_ne!(o.tokens, t.tokens, "the tokens should be the adapted layers'");
+        }
+        // A negative weight is refused.
+        config.entity_loss_weight = -1.0;
+        assert!(adapt(&encoder, &refs, &labels, 2, Some(&targets), &config, 5, &mut |_, _, _| {}).is_err());
+    }
+
+    #[test]
     fn a_learning_rate_that_is_not_positive_is_refused() {
         let (_dir, encoder) = tiny();
         let (texts, labels) = (["a", "b", "c", "d"], [0, 1, 0, 1]);
         for rate in [0.0, -1e-4, f64::NAN] {
             let config = AdaptConfig { enabled: true, layers: 1, learning_rate: rate, ..Default::default() };
-            match adapt(&encoder, &texts, &labels, 2, &config, 1, &mut |_, _, _| {}) {
+            match adapt(&encoder, &texts, &labels, 2, None, &config, 1, &mut |_, _, _| {}) {
                 Err(Error::InvalidArgument(message)) => assert!(message.contains("learning_rate"), "{message}"),
                 Err(other) => panic!("{rate}: wrong error {other}"),
                 Ok(_) => panic!("{rate}: accepted"),
@@ -499,10 +703,10 @@ mod tests {
         }
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let config = AdaptConfig { enabled: true, layers: 1, max_epochs: 3, batch_size: 8, ..Default::default() };
-        let (a, embedded) = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
+        let (a, embedded) = adapt(&encoder, &refs, &labels, 3, None, &config, 5, &mut |_, _, _| {}).unwrap();
         assert_eq!(a.meta().from_layer, encoder.config().num_hidden_layers - 1);
         assert!(a.meta().curve.len() >= 2);
-        let (b, _) = adapt(&encoder, &refs, &labels, 3, &config, 5, &mut |_, _, _| {}).unwrap();
+        let (b, _) = adapt(&encoder, &refs, &labels, 3, None, &config, 5, &mut |_, _, _| {}).unwrap();
         assert_eq!(
             a.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>(),
             b.meta().curve.iter().map(|c| c.held_out_accuracy).collect::<Vec<_>>()

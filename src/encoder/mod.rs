@@ -104,6 +104,17 @@ pub struct EncodedText {
     pub adapted: Option<Array1<f32>>,
 }
 
+/// Which token embeddings an encoding pass returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tokens {
+    /// None: sentence embeddings only.
+    None,
+    /// The encoder's own last layer.
+    Encoder,
+    /// The adapted layers' (the encoder's own when no adapted layers are given).
+    Adapted,
+}
+
 /// A sentence-embedding transformer, ready to run on the CPU.
 ///
 /// Loading takes about a second (quantising the layers, reading the vocabulary); a loaded
@@ -344,7 +355,7 @@ impl Encoder {
     /// [`embed_batch`](Self::embed_batch) through adapted top layers (see [`adapt`]) when given.
     pub fn embed_batch_with<S: AsRef<str>>(&self, texts: &[S], upper: Option<&UpperLayers>) -> Result<Array2<f32>> {
         let mut out = Array2::<f32>::zeros((texts.len(), self.info.dim));
-        for (index, encoded) in self.encode_batch_inner(texts, false, upper)? {
+        for (index, encoded) in self.encode_batch_inner(texts, Tokens::None, upper)? {
             out.row_mut(index).assign(encoded.adapted.as_ref().unwrap_or(&encoded.sentence));
         }
         Ok(out)
@@ -363,7 +374,19 @@ impl Encoder {
         texts: &[S],
         upper: Option<&UpperLayers>,
     ) -> Result<Vec<EncodedText>> {
-        self.encode_in_order(texts, true, upper)
+        self.encode_in_order(texts, Tokens::Encoder, upper)
+    }
+
+    /// [`encode_batch_with`](Self::encode_batch_with), except that `tokens` are the adapted
+    /// layers' token states rather than the encoder's own: for an adapter trained to tag
+    /// entities too ([`adapt::TokenTargets`]), whose tagger reads them. `sentence` is still the
+    /// encoder's own.
+    pub fn encode_batch_adapted_tokens<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        upper: &UpperLayers,
+    ) -> Result<Vec<EncodedText>> {
+        self.encode_in_order(texts, Tokens::Adapted, Some(upper))
     }
 
     /// [`encode_batch_with`](Self::encode_batch_with) without the token embeddings (`tokens`
@@ -373,14 +396,14 @@ impl Encoder {
         texts: &[S],
         upper: Option<&UpperLayers>,
     ) -> Result<Vec<EncodedText>> {
-        self.encode_in_order(texts, false, upper)
+        self.encode_in_order(texts, Tokens::None, upper)
     }
 
     /// [`encode_batch_inner`](Self::encode_batch_inner)'s results in input order.
     fn encode_in_order<S: AsRef<str>>(
         &self,
         texts: &[S],
-        with_tokens: bool,
+        with_tokens: Tokens,
         upper: Option<&UpperLayers>,
     ) -> Result<Vec<EncodedText>> {
         let mut slots: Vec<Option<EncodedText>> = vec![None; texts.len()];
@@ -405,7 +428,7 @@ impl Encoder {
     fn encode_batch_inner<S: AsRef<str>>(
         &self,
         texts: &[S],
-        with_tokens: bool,
+        with_tokens: Tokens,
         upper: Option<&UpperLayers>,
     ) -> Result<Vec<(usize, EncodedText)>> {
         let _span = tracing::trace_span!("encode", n = texts.len()).entered();
@@ -458,13 +481,14 @@ impl Encoder {
     fn run_pass(
         &self,
         pass: &[(usize, tokenizers::Encoding, bool)],
-        with_tokens: bool,
+        with_tokens: Tokens,
         upper: Option<&UpperLayers>,
         on_this_thread: bool,
     ) -> Result<Vec<(usize, EncodedText)>> {
         let prefix_len = self.info.query_prefix.len();
         let ids: Vec<&[u32]> = pass.iter().map(|(_, e, _)| e.get_ids()).collect();
         let mut adapted_sentences = Vec::new();
+        let mut adapted_states = Vec::new();
         let hidden = {
             let tokens: usize = ids.iter().map(|i| i.len()).sum();
             let _span = tracing::trace_span!("engine", n = ids.len(), tokens).entered();
@@ -479,6 +503,9 @@ impl Encoder {
                     for (rows, len) in adapted.iter().zip(lower.lengths()) {
                         let packed: Vec<f32> = rows.iter().take(len).flatten().copied().collect();
                         sentences.push(self.pool(&packed));
+                        if with_tokens == Tokens::Adapted {
+                            adapted_states.push(packed);
+                        }
                     }
                     adapted_sentences = sentences;
                     last
@@ -486,14 +513,15 @@ impl Encoder {
             }
         };
         let mut adapted_sentences = adapted_sentences.into_iter();
+        let mut adapted_states = adapted_states.into_iter();
         let mut results = Vec::with_capacity(pass.len());
         for (row, (index, encoding, truncated)) in pass.iter().enumerate() {
             let states = hidden.utterance(row);
             let sentence = self.pool(states);
-            let (tokens, offsets) = if with_tokens {
-                token_rows(states, encoding, prefix_len, self.info.dim)
-            } else {
-                (Array2::zeros((0, self.info.dim)), Vec::new())
+            let (tokens, offsets) = match (with_tokens, adapted_states.next()) {
+                (Tokens::Adapted, Some(adapted)) => token_rows(&adapted, encoding, prefix_len, self.info.dim),
+                (Tokens::Encoder | Tokens::Adapted, _) => token_rows(states, encoding, prefix_len, self.info.dim),
+                (Tokens::None, _) => (Array2::zeros((0, self.info.dim)), Vec::new()),
             };
             let adapted = adapted_sentences.next();
             results.push((*index, EncodedText { sentence, tokens, offsets, truncated: *truncated, adapted }));
@@ -568,20 +596,30 @@ fn token_rows(
 ) -> (Array2<f32>, Vec<(usize, usize)>) {
     let mut rows = Vec::new();
     let mut offsets = Vec::new();
-    for ((state, &(start, end)), &special) in
-        states.chunks_exact(dim.max(1)).zip(encoding.get_offsets()).zip(encoding.get_special_tokens_mask())
-    {
-        if special == 1 || end <= prefix_len || end <= start {
-            continue;
+    for (position, span) in token_positions(encoding, prefix_len) {
+        if let Some(state) = states.get(position * dim..(position + 1) * dim) {
+            rows.extend_from_slice(state);
+            offsets.push(span);
         }
-        rows.extend_from_slice(state);
-        offsets.push((start.max(prefix_len) - prefix_len, end - prefix_len));
     }
     let n = offsets.len();
     match Array2::from_shape_vec((n, dim), rows) {
         Ok(tokens) => (tokens, offsets),
         Err(_) => (Array2::zeros((0, dim)), Vec::new()),
     }
+}
+
+/// The positions in `encoding` of the tokens that become rows of [`EncodedText::tokens`] (not
+/// special, not the query prefix, not empty), each with its byte span in the text as given.
+pub(crate) fn token_positions(encoding: &tokenizers::Encoding, prefix_len: usize) -> Vec<(usize, (usize, usize))> {
+    encoding
+        .get_offsets()
+        .iter()
+        .zip(encoding.get_special_tokens_mask())
+        .enumerate()
+        .filter(|(_, (&(start, end), &special))| special == 0 && end > prefix_len && end > start)
+        .map(|(position, (&(start, end), _))| (position, (start.max(prefix_len) - prefix_len, end - prefix_len)))
+        .collect()
 }
 
 /// Cuts very long inputs before tokenising: beyond `max_tokens` tokens the text is dropped

@@ -439,13 +439,7 @@ impl Tagger {
         config: &TaggerConfig,
         seed: u64,
     ) -> Result<Option<Self>> {
-        let types: Vec<String> = train
-            .iter()
-            .flat_map(|t| t.entities.iter().map(|a| a.entity.clone()))
-            .filter(|e| e != crate::data::ANY_ENTITY)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let types = entity_types(train.iter().flat_map(|t| t.entities.iter()));
         if types.is_empty() {
             return Ok(None);
         }
@@ -615,6 +609,24 @@ impl Tagger {
         let types: Vec<String> = meta.tags.iter().filter_map(|t| t.strip_prefix("B-").map(str::to_string)).collect();
         Ok(Some(Self { head, meta, types }))
     }
+}
+
+/// The entity types a tagger trained on `examples` knows, sorted: the `B-`/`I-` tags of type
+/// `i` have indices [`Tag::B`]`(i)` and [`Tag::I`]`(i)`.
+pub(crate) fn entity_types<'a>(annotations: impl Iterator<Item = &'a EntityAnnotation>) -> Vec<String> {
+    annotations
+        .map(|a| a.entity.clone())
+        .filter(|e| e != crate::data::ANY_ENTITY)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The tag index of each token at byte `offsets` for the annotations `entities` (types indexed
+/// as in `types`, from [`entity_types`]).
+pub(crate) fn tag_indices(offsets: &[(usize, usize)], entities: &[EntityAnnotation], types: &[String]) -> Vec<usize> {
+    let index: HashMap<&str, usize> = types.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+    bio_tags(offsets, &annotated_spans(entities, &index)).into_iter().map(Tag::index).collect()
 }
 
 /// Annotations as typed spans, skipping types the tagger does not know.
