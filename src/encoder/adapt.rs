@@ -16,7 +16,11 @@
 //! The adapted layers feed the intent head only. Fitted to the intents, they lose what the
 //! signal heads and the entity tagger read, so those keep the encoder's own embeddings:
 //! [`Encoder::encode_batch_with`] computes both in one pass, the adapted layers branching off
-//! the encoder's states below its top layers.
+//! the encoder's states below its top layers. The exception is an adaptation with a tagging
+//! loss ([`AdaptConfig::entity_loss_weight`], [`TokenTargets`]): its layers learn the entity
+//! tags too (a linear tagging layer on every token's state, cross-entropy over BIO tags,
+//! JointBERT-style), and the tagger reads their token states
+//! ([`Encoder::encode_batch_adapted_tokens`]).
 //!
 //! Training is classification fine-tuning: mean-pooled, L2-normalised embeddings through a
 //! cosine-softmax layer initialised at the class centroids (so the first step starts from a

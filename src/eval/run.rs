@@ -135,6 +135,8 @@ pub fn run_benchmark(
         "intent": report.intent,
         "entities": report.entities,
         "signals": report.signals,
+        // With --adapt: the adaptation's curve (held-out accuracy after each epoch, seconds).
+        "adapter": nlu.manifest().adapter,
     });
     if suite == "xsid" {
         let eval_dir = options.eval_dir.clone().unwrap_or(dir);
