@@ -350,38 +350,35 @@ pub fn adapt(
         )),
         None => None,
     };
-    let tag_logits = |states: &Tensor, (weights, bias): (&Tensor, &Tensor)| -> candle_core::Result<Tensor> {
+    let tag_logits = |states: &Tensor, (weights, bias): &(Var, Var)| -> candle_core::Result<Tensor> {
         let (batch, len, width) = states.dims3()?;
         states.reshape((batch * len, width))?.matmul(&weights.t()?)?.broadcast_add(bias)
     };
     // Held-out intent accuracy, and tag accuracy over the tokens inside a gold or predicted
     // entity (all-`O` would otherwise score 90%).
-    let accuracy =
-        |upper: &UpperLayers, head: &Tensor, tag_head: Option<(&Tensor, &Tensor)>| -> Result<(f32, Option<f32>)> {
-            let (mut right, mut total) = (0usize, 0usize);
-            let (mut tags_right, mut tags_total) = (0usize, 0usize);
-            for batch in &held {
-                let states = upper.forward(&batch.hidden, &batch.mask_bias)?;
-                let pooled = pool(&states, &batch.mask)?;
-                let predicted = logits(&pooled, head)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
-                right += predicted.iter().zip(&batch.label_list).filter(|(p, l)| **p as usize == **l).count();
-                total += batch.label_list.len();
-                if let (Some(tag_head), Some(tags)) = (tag_head, &batch.tags) {
-                    let predicted = tag_logits(&states, tag_head)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
-                    for ((p, g), _) in predicted.iter().zip(&tags.target_list).zip(&tags.mask_list).filter(|(_, m)| **m)
-                    {
-                        if *p != 0 || *g != 0 {
-                            tags_total += 1;
-                            tags_right += usize::from(p == g);
-                        }
+    let accuracy = |upper: &UpperLayers, head: &Tensor, tag_head: Option<&(Var, Var)>| -> Result<(f32, Option<f32>)> {
+        let (mut right, mut total) = (0usize, 0usize);
+        let (mut tags_right, mut tags_total) = (0usize, 0usize);
+        for batch in &held {
+            let states = upper.forward(&batch.hidden, &batch.mask_bias)?;
+            let pooled = pool(&states, &batch.mask)?;
+            let predicted = logits(&pooled, head)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            right += predicted.iter().zip(&batch.label_list).filter(|(p, l)| **p as usize == **l).count();
+            total += batch.label_list.len();
+            if let (Some(tag_head), Some(tags)) = (tag_head, &batch.tags) {
+                let predicted = tag_logits(&states, tag_head)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+                for ((p, g), _) in predicted.iter().zip(&tags.target_list).zip(&tags.mask_list).filter(|(_, m)| **m) {
+                    if *p != 0 || *g != 0 {
+                        tags_total += 1;
+                        tags_right += usize::from(p == g);
                     }
                 }
             }
-            let ratio = |r: usize, t: usize| if t == 0 { 0.0 } else { r as f32 / t as f32 };
-            Ok((ratio(right, total), tag_head.map(|_| ratio(tags_right, tags_total))))
-        };
+        }
+        let ratio = |r: usize, t: usize| if t == 0 { 0.0 } else { r as f32 / t as f32 };
+        Ok((ratio(right, total), tag_head.map(|_| ratio(tags_right, tags_total))))
+    };
     let score = |(intents, tags): (f32, Option<f32>)| tags.map_or(intents, |t| (intents + t) / 2.0);
-    let tag_tensors = |h: &Option<(Var, Var)>| h.as_ref().map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone()));
 
     let params = |lr: f64| ParamsAdamW { lr, weight_decay: config.weight_decay, ..Default::default() };
     let mut layer_opt = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), params(config.learning_rate))?;
@@ -394,11 +391,7 @@ pub fn adapt(
     let total_steps = (steps_per_epoch * config.max_epochs.max(1)).max(1);
     let warmup = (total_steps / 16).max(1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let measure = |upper: &UpperLayers, head: &Var, tag_head: &Option<(Var, Var)>| -> Result<(f32, Option<f32>)> {
-        let tags = tag_tensors(tag_head);
-        accuracy(upper, head.as_tensor(), tags.as_ref().map(|(w, b)| (w, b)))
-    };
-    let first = measure(&upper, &head, &tag_head)?;
+    let first = accuracy(&upper, head.as_tensor(), tag_head.as_ref())?;
     let mut curve = vec![CurvePoint {
         epoch: 0,
         seconds: started.elapsed().as_secs_f64(),
@@ -429,9 +422,8 @@ pub fn adapt(
             let states = upper.forward(&batch.hidden, &batch.mask_bias)?;
             let pooled = pool(&states, &batch.mask)?;
             let mut loss = candle_nn::loss::cross_entropy(&logits(&pooled, head.as_tensor())?, &batch.labels)?;
-            if let (Some((w, b)), Some(tags)) = (&tag_head, &batch.tags) {
-                let log_p =
-                    candle_nn::ops::log_softmax(&tag_logits(&states, (w.as_tensor(), b.as_tensor()))?, D::Minus1)?;
+            if let (Some(tag_head), Some(tags)) = (&tag_head, &batch.tags) {
+                let log_p = candle_nn::ops::log_softmax(&tag_logits(&states, tag_head)?, D::Minus1)?;
                 let picked = log_p.gather(&tags.targets.unsqueeze(1)?, 1)?.squeeze(1)?;
                 let tag_loss = ((picked * &tags.mask)?.sum_all()? * (-config.entity_loss_weight / tags.count))?;
                 loss = (loss + tag_loss)?;
@@ -443,7 +435,7 @@ pub fn adapt(
             step += 1;
             progress(&stage, step, total_steps);
         }
-        let measured = measure(&upper, &head, &tag_head)?;
+        let measured = accuracy(&upper, head.as_tensor(), tag_head.as_ref())?;
         let (held_out_accuracy, held_out_tag_accuracy) = measured;
         let train_loss = Some(loss_sum / steps_per_epoch.max(1) as f32);
         curve.push(CurvePoint {
