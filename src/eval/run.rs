@@ -109,7 +109,8 @@ pub(crate) fn xsid_test_sets(dir: &Path) -> Result<Vec<(String, TrainingData)>> 
 /// Trains on a suite's train split (thresholds from its validation split), evaluates on its
 /// test split(s), and returns the benchmark JSON: `suite`, `encoder`, `train_seconds`,
 /// `intent.*` (see [`Report`]), `entities.*` when the suite has slots, and for xSID
-/// `per_language.<lang>.intent_accuracy` for every `<lang>.*.conll` of the eval folder.
+/// `per_language.<lang>.intent_accuracy` for every `<lang>.*.conll` of the eval folder, and
+/// `validation.*`: the headline measures on the validation split, the one to choose settings on.
 pub fn run_benchmark(
     suite: &str,
     encoder: std::sync::Arc<crate::Encoder>,
@@ -124,6 +125,21 @@ pub fn run_benchmark(
     let nlu = Nlu::train_with_encoder(encoder, &splits.train, splits.valid.as_ref(), config, progress)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let report = evaluate_model(&nlu, &splits.test, progress)?;
+    // The same measures on the validation split, so that settings (layers, learning rate,
+    // loss weights) are chosen on it and never on the test figures.
+    let validation = match &splits.valid {
+        Some(valid) => {
+            let r = evaluate_model(&nlu, valid, progress)?;
+            serde_json::json!({
+                "examples": valid.examples.len(),
+                "intent_accuracy": r.intent.accuracy,
+                "in_scope_accuracy": r.intent.in_scope_accuracy,
+                "oos_recall": r.intent.oos_recall,
+                "slot_f1": r.entities.as_ref().map(|e| e.exact.micro_f1),
+            })
+        }
+        None => serde_json::Value::Null,
+    };
     let mut json = serde_json::json!({
         "suite": suite,
         "encoder": nlu.encoder().info().name,
@@ -137,6 +153,7 @@ pub fn run_benchmark(
         "signals": report.signals,
         // With --adapt: the adaptation's curve (held-out accuracy after each epoch, seconds).
         "adapter": nlu.manifest().adapter,
+        "validation": validation,
     });
     if suite == "xsid" {
         let eval_dir = options.eval_dir.clone().unwrap_or(dir);
