@@ -187,10 +187,23 @@ fn build_inference_layers(encoder: &Encoder, stored: &HashMap<String, Tensor>, f
     for (name, t) in stored {
         f32s.insert(name.clone(), t.to_dtype(DType::F32)?);
     }
+    let misfit = |e: &dyn std::fmt::Display| {
+        Error::InvalidArgument(format!("the adapter does not fit encoder {} ({e})", encoder.info().name))
+    };
+    let read = |name: &str, len: usize| -> Result<Vec<f32>> {
+        let tensor = f32s.get(name).ok_or_else(|| misfit(&format!("{name} is missing")))?;
+        let values = tensor.flatten_all()?.to_vec1::<f32>()?;
+        match values.len() == len {
+            true => Ok(values),
+            false => Err(misfit(&format!("{name} has {} values, the encoder {len}", values.len()))),
+        }
+    };
+    let compiled = encoder.engine.compile_layers(from, &read, &|name| f32s.contains_key(name))?;
     let config = encoder.config().clone();
-    let vb = VarBuilder::from_tensors(f32s, DType::F32, &encoder.device);
-    UpperLayers::load(vb, &config, from, Precision::default())
-        .map_err(|e| Error::InvalidArgument(format!("the adapter does not fit encoder {} ({e})", encoder.info().name)))
+    let vb = VarBuilder::from_tensors(f32s.clone(), DType::F32, &encoder.device);
+    let mut upper = UpperLayers::load(vb, &config, from, Precision::default()).map_err(|e| misfit(&e))?;
+    upper.compiled = Some(compiled);
+    Ok(upper)
 }
 
 /// A batch of utterances with the frozen lower layers already run.
@@ -593,6 +606,35 @@ mod tests {
         for (a, b) in plain.rows().into_iter().zip(through.rows()) {
             let cos: f32 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
             assert!(cos > 0.9999, "{cos}");
+        }
+    }
+
+    #[test]
+    fn trained_layers_run_on_the_engine_and_give_what_candle_gives() {
+        let (_dir, encoder) = tiny();
+        let texts = ["où est mon colis 48213", "je veux un remboursement", "ok", "bonjour merci"];
+        let config = AdaptConfig { enabled: true, layers: 1, max_epochs: 2, batch_size: 2, ..Default::default() };
+        let (adapter, _) = adapt(&encoder, &texts, &[0, 1, 2, 2], 3, None, &config, 5, &mut |_, _, _| {}).unwrap();
+        assert!(adapter.layers().compiled.is_some(), "a trained adapter runs on the engine");
+        // The same weights on candle alone.
+        let f32s = adapter.stored.iter().map(|(n, t)| (n.clone(), t.to_dtype(DType::F32).unwrap())).collect();
+        let vb = VarBuilder::from_tensors(f32s, DType::F32, &Device::Cpu);
+        let on_candle =
+            UpperLayers::load(vb, encoder.config(), adapter.meta().from_layer, Precision::default()).unwrap();
+        assert!(on_candle.compiled.is_none());
+        let fast = encoder.encode_batch_adapted_tokens(&texts, adapter.layers()).unwrap();
+        let slow = encoder.encode_batch_adapted_tokens(&texts, &on_candle).unwrap();
+        let cosine = |a: &[f32], b: &[f32]| {
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            dot / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt())
+        };
+        for (f, s) in fast.iter().zip(&slow) {
+            let (fa, sa) = (f.adapted.as_ref().unwrap(), s.adapted.as_ref().unwrap());
+            assert!(cosine(fa.as_slice().unwrap(), sa.as_slice().unwrap()) > 0.99);
+            assert_eq!(f.tokens.dim(), s.tokens.dim());
+            for (a, b) in f.tokens.rows().into_iter().zip(s.tokens.rows()) {
+                assert!(cosine(a.as_slice().unwrap(), b.as_slice().unwrap()) > 0.99);
+            }
         }
     }
 

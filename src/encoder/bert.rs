@@ -340,6 +340,9 @@ impl BertModel {
 pub struct UpperLayers {
     pub(crate) from: usize,
     pub(crate) layers: Vec<Layer>,
+    /// The same layers compiled for the inference engine, once they are final (a loaded or
+    /// trained model): they then run at the engine's speed instead of candle's.
+    pub(crate) compiled: Option<super::engine::EngineLayers>,
 }
 
 impl UpperLayers {
@@ -349,7 +352,7 @@ impl UpperLayers {
         let layers = (from..config.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), config, precision))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { from, layers })
+        Ok(Self { from, layers, compiled: None })
     }
 
     /// The first layer replaced.

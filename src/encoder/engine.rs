@@ -125,6 +125,66 @@ impl Norm {
     }
 }
 
+/// Adapted top layers ([`super::adapt`]) in the engine's form: layers `from..` run by
+/// [`Engine::forward_upper`] in place of candle, at the engine's speed and precision.
+pub(crate) struct EngineLayers {
+    from: usize,
+    layers: Vec<Layer>,
+}
+
+impl EngineLayers {
+    /// The first layer replaced.
+    pub(crate) fn first_layer(&self) -> usize {
+        self.from
+    }
+}
+
+/// Reads a named tensor as `len` f32 values.
+type ReadFn<'a> = dyn Fn(&str, usize) -> Result<Vec<f32>> + 'a;
+
+/// Builds layer `p` (`encoder.layer.{i}`) from tensors named as in the base model.
+fn read_layer(
+    p: &str,
+    read: &ReadFn,
+    has: &dyn Fn(&str) -> bool,
+    config: &BertConfig,
+    precision: InferencePrecision,
+) -> Result<Layer> {
+    let (h, ff) = (config.hidden_size, config.intermediate_size);
+    let norm = |name: &str| -> Result<Norm> {
+        // Older checkpoints name the parameters gamma/beta.
+        let (w, b) = if has(&format!("{name}.weight")) {
+            (read(&format!("{name}.weight"), h)?, read(&format!("{name}.bias"), h)?)
+        } else {
+            (read(&format!("{name}.gamma"), h)?, read(&format!("{name}.beta"), h)?)
+        };
+        Ok(Norm { weight: w, bias: b, eps: config.layer_norm_eps as f32 })
+    };
+    let mut qkv_w = read(&format!("{p}.attention.self.query.weight"), h * h)?;
+    qkv_w.extend(read(&format!("{p}.attention.self.key.weight"), h * h)?);
+    qkv_w.extend(read(&format!("{p}.attention.self.value.weight"), h * h)?);
+    let mut qkv_b = read(&format!("{p}.attention.self.query.bias"), h)?;
+    qkv_b.extend(read(&format!("{p}.attention.self.key.bias"), h)?);
+    qkv_b.extend(read(&format!("{p}.attention.self.value.bias"), h)?);
+    let linear = |name: &str, n: usize, k: usize| -> Result<Linear> {
+        Ok(Linear::new(
+            &read(&format!("{p}.{name}.weight"), n * k)?,
+            &read(&format!("{p}.{name}.bias"), n)?,
+            n,
+            k,
+            precision,
+        ))
+    };
+    Ok(Layer {
+        qkv: Linear::new(&qkv_w, &qkv_b, 3 * h, h, precision),
+        attention_output: linear("attention.output.dense", h, h)?,
+        attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
+        inner: linear("intermediate.dense", ff, h)?,
+        outer: linear("output.dense", h, ff)?,
+        output_norm: norm(&format!("{p}.output.LayerNorm"))?,
+    })
+}
+
 struct Layer {
     /// Query, key and value projections stacked: one product instead of three.
     qkv: Linear,
@@ -247,7 +307,7 @@ impl Engine {
         let tensors = SafeTensors::deserialize(&map[..])
             .map_err(|e| damaged(format!("not safetensors ({e}); fetch the encoder again")))?;
         let prefix = if tensors.names().iter().any(|n| n.starts_with("bert.embeddings.")) { "bert." } else { "" };
-        let (h, ff) = (config.hidden_size, config.intermediate_size);
+        let h = config.hidden_size;
         let read = |name: &str, len: usize| -> Result<Vec<f32>> {
             let full = format!("{prefix}{name}");
             let view =
@@ -280,39 +340,71 @@ impl Engine {
         let types = read("embeddings.token_type_embeddings.weight", config.type_vocab_size * h)?;
         let token_type = types.get(..h).map(<[f32]>::to_vec).unwrap_or_else(|| vec![0.0; h]);
         let embedding_norm = norm("embeddings.LayerNorm")?;
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let p = format!("encoder.layer.{i}");
-            let mut qkv_w = read(&format!("{p}.attention.self.query.weight"), h * h)?;
-            qkv_w.extend(read(&format!("{p}.attention.self.key.weight"), h * h)?);
-            qkv_w.extend(read(&format!("{p}.attention.self.value.weight"), h * h)?);
-            let mut qkv_b = read(&format!("{p}.attention.self.query.bias"), h)?;
-            qkv_b.extend(read(&format!("{p}.attention.self.key.bias"), h)?);
-            qkv_b.extend(read(&format!("{p}.attention.self.value.bias"), h)?);
-            let linear = |name: &str, n: usize, k: usize| -> Result<Linear> {
-                Ok(Linear::new(
-                    &read(&format!("{p}.{name}.weight"), n * k)?,
-                    &read(&format!("{p}.{name}.bias"), n)?,
-                    n,
-                    k,
-                    precision,
-                ))
-            };
-            layers.push(Layer {
-                qkv: Linear::new(&qkv_w, &qkv_b, 3 * h, h, precision),
-                attention_output: linear("attention.output.dense", h, h)?,
-                attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
-                inner: linear("intermediate.dense", ff, h)?,
-                outer: linear("output.dense", h, ff)?,
-                output_norm: norm(&format!("{p}.output.LayerNorm"))?,
-            });
-        }
+        let has = |name: &str| tensors.tensor(&format!("{prefix}{name}")).is_ok();
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| read_layer(&format!("encoder.layer.{i}"), &read, &has, config, precision))
+            .collect::<Result<Vec<_>>>()?;
         drop(tensors);
         // The layers are copied (quantised) by now: unmapping drops the pages their reading
         // made resident.
         drop(map);
         let words = WordTable { file, offset: offset as u64, rows: config.vocab_size, dtype: word_dtype };
         Ok(Self { config: config.clone(), precision, words, positions, token_type, embedding_norm, layers })
+    }
+
+    /// Layers `from..` of the model, from tensors named as in the base model
+    /// (`encoder.layer.{i}.…`) that `read` gives and `has` tells apart (LayerNorm `weight` or
+    /// `gamma`): adapted top layers, compiled once at load.
+    pub(crate) fn compile_layers(
+        &self,
+        from: usize,
+        read: &ReadFn,
+        has: &dyn Fn(&str) -> bool,
+    ) -> Result<EngineLayers> {
+        let layers = (from..self.config.num_hidden_layers)
+            .map(|i| read_layer(&format!("encoder.layer.{i}"), read, has, &self.config, self.precision))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EngineLayers { from, layers })
+    }
+
+    /// Runs `upper` on the states its first layer reads (`lower`, the second half of
+    /// [`forward_split`](Self::forward_split)'s result at `upper.first_layer()`).
+    pub(crate) fn forward_upper(&self, lower: &Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if kernels::avx512_available() {
+                // SAFETY: the CPU has the features (just checked).
+                return unsafe { self.upper_avx512(lower, upper, single_thread) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has the features (just checked).
+                return unsafe { self.upper_avx2(lower, upper, single_thread) };
+            }
+        }
+        self.upper_portable(lower, upper, single_thread)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+    unsafe fn upper_avx512(&self, lower: &Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
+        self.upper_portable(lower, upper, single_thread)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn upper_avx2(&self, lower: &Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
+        self.upper_portable(lower, upper, single_thread)
+    }
+
+    #[inline(always)]
+    fn upper_portable(&self, lower: &Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
+        let mut x = lower.states.clone();
+        let mut buffers = Buffers::default();
+        buffers.scratch.single_thread = single_thread;
+        for layer in &upper.layers {
+            self.layer(layer, &mut x, &lower.starts, &mut buffers);
+        }
+        Hidden { states: x, starts: lower.starts.clone(), width: lower.width }
     }
 
     /// The precision the engine was loaded with.

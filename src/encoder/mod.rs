@@ -443,15 +443,16 @@ impl Encoder {
         // Similar lengths together: padded batches of the adapted layers stay tight.
         items.sort_by_key(|(_, encoding, _)| encoding.len());
 
-        // Passes of similar-length utterances, each at most TOKENS_PER_PASS tokens.
+        // Passes of similar-length utterances, each at most TOKENS_PER_PASS tokens (and at most
+        // BATCH_SIZE for adapted layers on candle, which pads).
+        let on_candle = upper.is_some_and(|u| u.compiled.is_none());
         let mut passes = Vec::new();
         let mut rest = items.as_slice();
         while !rest.is_empty() {
             let mut count = 0;
             let mut tokens = 0;
             for (_, encoding, _) in rest {
-                if count > 0 && (tokens + encoding.len() > TOKENS_PER_PASS || (upper.is_some() && count == BATCH_SIZE))
-                {
+                if count > 0 && (tokens + encoding.len() > TOKENS_PER_PASS || (on_candle && count == BATCH_SIZE)) {
                     break;
                 }
                 tokens += encoding.len();
@@ -463,10 +464,10 @@ impl Encoder {
         }
         // Several passes run side by side, one per thread, each on its own thread from start
         // to end: coarser than sharing every product, so no thread waits on another between
-        // layers. The adapted layers (candle) keep their own threading.
-        if upper.is_none() && passes.len() > 1 && rayon::current_num_threads() > 1 {
+        // layers. Adapted layers on candle keep candle's own threading.
+        if !on_candle && passes.len() > 1 && rayon::current_num_threads() > 1 {
             let per_pass: Vec<Vec<(usize, EncodedText)>> =
-                passes.par_iter().map(|pass| self.run_pass(pass, with_tokens, None, true)).collect::<Result<_>>()?;
+                passes.par_iter().map(|pass| self.run_pass(pass, with_tokens, upper, true)).collect::<Result<_>>()?;
             return Ok(per_pass.into_iter().flatten().collect());
         }
         let mut results = Vec::with_capacity(texts.len());
@@ -495,6 +496,18 @@ impl Encoder {
             match upper {
                 None if on_this_thread => self.engine.forward_on_this_thread(&ids, usize::MAX),
                 None => self.engine.forward(&ids, usize::MAX),
+                Some(UpperLayers { compiled: Some(compiled), .. }) => {
+                    let (last, lower) = self.engine.forward_split(&ids, compiled.first_layer());
+                    let adapted = self.engine.forward_upper(&lower, compiled, on_this_thread);
+                    for row in 0..pass.len() {
+                        let packed = adapted.utterance(row);
+                        adapted_sentences.push(self.pool(packed));
+                        if with_tokens == Tokens::Adapted {
+                            adapted_states.push(packed.to_vec());
+                        }
+                    }
+                    last
+                }
                 Some(upper) => {
                     let (last, lower) = self.engine.forward_split(&ids, upper.from);
                     let (states, bias, _) = self.pad(&lower)?;
