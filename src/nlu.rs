@@ -123,22 +123,29 @@ impl Nlu {
         // through it gives the encoder's own sentences, the adapted ones and the adapted tokens.
         let tokens_adapted = adapter.as_ref().is_some_and(|a| a.meta().tokens_adapted);
         let tokens_from = if tokens_adapted { upper } else { None };
+        let tagger_input = match (with_tokens, tokens_adapted) {
+            (false, _) => TaggerInput::None,
+            (true, false) => TaggerInput::Encoder,
+            (true, true) => TaggerInput::Adapted,
+        };
         let has_signals = data.examples.iter().any(|e| !e.signals.is_empty());
         let (x, x_intent, tokens) = match adapted {
             Some(adapted) if !with_tokens && !has_signals => (adapted, None, Vec::new()),
             adapted => {
                 let stage = "embedding training examples";
-                let (x, tokens) = encode_examples(&encoder, None, tokens_from, data, with_tokens, stage, progress)?;
-                (x, adapted, tokens)
+                // Adaptation gave the adapted sentences already: this pass is for the others.
+                let encoded = encode_examples(&encoder, tokens_from, tagger_input, data, stage, progress)?;
+                (encoded.sentences, adapted, encoded.encodings)
             }
         };
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
         let val = match validation {
             Some(v) if !v.examples.is_empty() => {
                 let stage = "embedding validation examples";
-                let (vx, vt) = encode_examples(&encoder, upper, tokens_from, v, with_tokens, stage, progress)?;
+                let encoded = encode_examples(&encoder, upper, tagger_input, v, stage, progress)?;
                 let vl: Vec<Option<String>> = v.examples.iter().map(|e| e.intent.clone()).collect();
-                Some((vx, vl, vt))
+                // Only the intent head reads the validation sentences: the adapted ones if any.
+                Some((encoded.adapted.unwrap_or(encoded.sentences), vl, encoded.encodings))
             }
             _ => None,
         };
@@ -275,13 +282,15 @@ impl Nlu {
 
     /// Loads the model at `dir` if it was trained with `encoder`'s weights; otherwise retrains
     /// it for `encoder` from the training files recorded in its manifest (they must still be
-    /// there, unchanged) with the same configuration, and keeps the result beside it
-    /// (`<dir>.<encoder sha256 prefix>`) so the retraining happens once. The second value says
-    /// whether it retrained.
+    /// there, unchanged) with the same configuration except encoder adaptation, and keeps the
+    /// result beside it (`<dir>.<encoder sha256 prefix>`) so the retraining happens once. The
+    /// second value says whether it retrained.
     ///
     /// This is what lets a model shipped with an application run on either copy of its
     /// encoder (the hub's f32 weights, or the offline 4-bit-derived ones); retraining the
-    /// support model takes about four minutes on two cores.
+    /// support model takes about four minutes on two cores. Adaptation would make that half an
+    /// hour on first use, so the retrained model is the frozen-encoder one (a warning says so
+    /// through `tracing`); train with `--adapt` for the adapted one.
     ///
     /// ```no_run
     /// use entendu::{Encoder, Nlu};
@@ -326,6 +335,14 @@ impl Nlu {
         let data = TrainingData::load_all(&paths)?;
         let mut config: TrainConfig = serde_json::from_value(manifest.train_config.clone()).unwrap_or_default();
         config.encoder = encoder.info().name.clone();
+        if config.adapt.enabled {
+            tracing::warn!(
+                "retraining {} for another copy of its encoder without adaptation (minutes, not half an hour); \
+                 `entendu train --adapt` gives the adapted model",
+                dir.display()
+            );
+            config.adapt.enabled = false;
+        }
         let nlu = Self::train_with_encoder(encoder, &data, None, &config, progress)?;
         nlu.save(&cached)?;
         Ok((nlu, true))
@@ -562,36 +579,60 @@ fn adapt_encoder(
     Ok((adapter, embeddings, crate::encoder::adapt::held_out_split(&labels, &config.adapt, config.seed)))
 }
 
-/// The sentence embeddings the intent head reads (through `upper` when given) and, when
-/// `with_tokens`, the examples' full encodings (token embeddings and offsets, for the tagger:
-/// the encoder's own, or those of `tokens_from` when given), from one pass in chunks of 256,
-/// reporting progress.
+/// Which token states [`encode_examples`] keeps, for the entity tagger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaggerInput {
+    /// None: no tagger to train.
+    None,
+    /// The encoder's own token states.
+    Encoder,
+    /// The adapted layers' token states (an adapter trained with the tagging loss).
+    Adapted,
+}
+
+/// The examples through the encoder, one pass for everything the heads read.
+struct EncodedExamples {
+    /// The encoder's own sentence embeddings, one row per example.
+    sentences: Array2<f32>,
+    /// The sentence embeddings through the adapted layers, when encoded with them.
+    adapted: Option<Array2<f32>>,
+    /// Per example, the token states the tagger reads (empty with [`TaggerInput::None`]).
+    encodings: Vec<crate::encoder::EncodedText>,
+}
+
+/// Encodes the examples in chunks of 256, reporting progress: the encoder's own sentence
+/// embeddings, the adapted ones too when `upper` is given, and the token states `tagger` asks
+/// for. Callers pick what each head reads.
 fn encode_examples(
     encoder: &Encoder,
     upper: Option<&UpperLayers>,
-    tokens_from: Option<&UpperLayers>,
+    tagger: TaggerInput,
     data: &TrainingData,
-    with_tokens: bool,
     stage: &str,
     progress: ProgressFn,
-) -> Result<(Array2<f32>, Vec<crate::encoder::EncodedText>)> {
-    if !with_tokens {
-        return Ok((embed_examples(encoder, upper, data, stage, progress)?, Vec::new()));
-    }
+) -> Result<EncodedExamples> {
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
     let mut encoded = Vec::with_capacity(texts.len());
     progress(stage, 0, texts.len());
     for chunk in texts.chunks(256) {
-        match tokens_from {
-            Some(layers) => encoded.extend(encoder.encode_batch_adapted_tokens(chunk, layers)?),
-            None => encoded.extend(encoder.encode_batch_with(chunk, upper)?),
-        }
+        encoded.extend(match (tagger, upper) {
+            (TaggerInput::None, _) => encoder.encode_sentences_with(chunk, upper)?,
+            (TaggerInput::Adapted, Some(layers)) => encoder.encode_batch_adapted_tokens(chunk, layers)?,
+            // With no adapted layers, the only token states are the encoder's own.
+            (TaggerInput::Encoder | TaggerInput::Adapted, _) => encoder.encode_batch_with(chunk, upper)?,
+        });
         progress(stage, encoded.len(), texts.len());
     }
-    // With `tokens_from` but no `upper`, the adapted sentences are not what the caller wants.
-    let intent_input =
-        encoded.iter().map(|e| if upper.is_some() { e.adapted.as_ref().unwrap_or(&e.sentence) } else { &e.sentence });
-    Ok((sentence_matrix(intent_input, encoder.dim())?, encoded))
+    let dim = encoder.dim();
+    let sentences = sentence_matrix(encoded.iter().map(|e| &e.sentence), dim)?;
+    let adapted = match upper {
+        Some(_) => Some(sentence_matrix(encoded.iter().map(|e| e.adapted.as_ref().unwrap_or(&e.sentence)), dim)?),
+        None => None,
+    };
+    if tagger == TaggerInput::None {
+        encoded.clear();
+    }
+    Ok(EncodedExamples { sentences, adapted, encodings: encoded })
 }
 
 /// The distinct files the examples were read from, with their SHA-256.
@@ -608,36 +649,4 @@ fn training_files(data: &TrainingData) -> Result<Vec<model::TrainingFile>> {
             Ok(model::TrainingFile { sha256: crate::util::sha256_file(&path)?, path })
         })
         .collect()
-}
-
-/// Embeds the examples' texts in chunks, reporting progress.
-pub(crate) fn embed_examples(
-    encoder: &Encoder,
-    upper: Option<&UpperLayers>,
-    data: &TrainingData,
-    stage: &str,
-    progress: ProgressFn,
-) -> Result<Array2<f32>> {
-    let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
-    embed_texts(encoder, upper, &texts, stage, progress)
-}
-
-/// Embeds texts in chunks of 256, reporting progress after each.
-pub(crate) fn embed_texts(
-    encoder: &Encoder,
-    upper: Option<&UpperLayers>,
-    texts: &[&str],
-    stage: &str,
-    progress: ProgressFn,
-) -> Result<Array2<f32>> {
-    let mut out = Array2::<f32>::zeros((texts.len(), encoder.dim()));
-    let mut done = 0;
-    progress(stage, 0, texts.len());
-    for chunk in texts.chunks(256) {
-        let e = encoder.embed_batch_with(chunk, upper)?;
-        out.slice_mut(ndarray::s![done..done + chunk.len(), ..]).assign(&e);
-        done += chunk.len();
-        progress(stage, done, texts.len());
-    }
-    Ok(out)
 }

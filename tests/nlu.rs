@@ -278,3 +278,38 @@ fn an_adapter_trained_to_tag_entities_feeds_the_tagger_too() {
         assert_eq!(loaded.parse(text).unwrap(), tagging.parse(text).unwrap(), "{text}");
     }
 }
+
+#[test]
+fn retraining_for_another_encoder_copy_keeps_the_recipe_but_not_the_adaptation() {
+    let (_enc, encoder) = tiny_encoder(12);
+    let out = tempfile::tempdir().unwrap();
+    let data_file = out.path().join("data.yml");
+    let mut yaml = String::from("intents:\n");
+    for (intent, text) in
+        [("track_order", "où est mon colis"), ("refund", "je veux un remboursement"), ("greeting", "bonjour")]
+    {
+        yaml.push_str(&format!("  - name: {intent}\n    examples:\n"));
+        for i in 0..8 {
+            yaml.push_str(&format!("      - {text} {i}\n"));
+        }
+    }
+    std::fs::write(&data_file, yaml).unwrap();
+    let data = TrainingData::load_all([&data_file]).unwrap();
+    let mut config = TrainConfig::default();
+    config.adapt.enabled = true;
+    config.adapt.layers = 1;
+    config.adapt.max_epochs = 1;
+    let nlu = Nlu::train_with_encoder(Arc::new(encoder), &data, None, &config, &mut |_, _, _| {}).unwrap();
+    let model_dir = out.path().join("model");
+    nlu.save(&model_dir).unwrap();
+
+    let (same, retrained) = Nlu::load_or_retrain(&model_dir, nlu.encoder().clone(), &mut |_, _, _| {}).unwrap();
+    assert!(!retrained && same.manifest().adapter.is_some());
+
+    let (_other_dir, other) = tiny_encoder(99);
+    let (again, retrained) = Nlu::load_or_retrain(&model_dir, Arc::new(other), &mut |_, _, _| {}).unwrap();
+    assert!(retrained);
+    assert!(again.manifest().adapter.is_none(), "retrained on the frozen encoder");
+    assert_eq!(again.intents(), nlu.intents());
+    assert!(again.manifest().train_config["intent"] == nlu.manifest().train_config["intent"]);
+}
