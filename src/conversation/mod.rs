@@ -8,7 +8,8 @@
 //!   `required_entities` (tracking needs the order number), and pick the answer up on the next
 //!   turn ("c'est la 48213") without making the customer repeat the request;
 //! - **offer concrete choices** ([`Action::Clarify`]) when two or three intents are too close to
-//!   call, never a bare "please rephrase";
+//!   call, or when the message names a topic but not the request (an umbrella intent, declared
+//!   with `clarify_with`: "j'ai un souci avec ma commande"), never a bare "please rephrase";
 //! - **say what it can do** ([`Action::Fallback`]) when the message is out of scope;
 //! - **hand over to a person** ([`Action::Handoff`]) when the customer asks for one, when
 //!   frustration is detected, or after [`PolicyConfig::max_fallbacks`] consecutive fallbacks
@@ -135,7 +136,8 @@ pub enum Action {
         /// Entities collected so far, by type.
         entities: BTreeMap<String, Entity>,
     },
-    /// The intents are too close to call: offer these as choices.
+    /// The intents are too close to call, or the message named a topic but not the request
+    /// (an umbrella intent's `clarify_with`): offer these as choices.
     Clarify {
         /// Two or three intents, best first.
         alternatives: Vec<Alternative>,
@@ -387,6 +389,9 @@ impl Conversation {
     }
 
     fn act_on(&mut self, intent: &str) -> Action {
+        if let Some(action) = self.clarify_umbrella(intent) {
+            return action;
+        }
         self.fallbacks = 0;
         let missing = self.required(intent).iter().find(|e| !self.entities.contains_key(*e)).cloned();
         match missing {
@@ -399,6 +404,28 @@ impl Conversation {
                 Action::Answer { intent: intent.to_string(), entities: self.entities.clone() }
             }
         }
+    }
+
+    /// For an umbrella intent (one with `clarify_with`): its choices, those the message ranks
+    /// highest first, so that "un souci de paiement sur ma commande" offers the payment problem
+    /// first. It counts as a fallback, so that a customer who stays vague reaches a person
+    /// instead of a loop of questions.
+    fn clarify_umbrella(&mut self, intent: &str) -> Option<Action> {
+        let choices = self.intents.get(intent).map(|s| s.clarify_with.clone()).filter(|c| !c.is_empty())?;
+        if let Some(action) = self.count_fallback() {
+            return Some(action);
+        }
+        self.awaiting = None;
+        let ranking = self.transcript.last().map(|t| t.ranking.clone()).unwrap_or_default();
+        let score = |name: &str| ranking.iter().find(|s| s.name == name).map_or(0.0, |s| s.confidence);
+        let mut alternatives: Vec<Alternative> = choices
+            .iter()
+            .map(|name| self.alternative(&IntentScore { name: name.clone(), confidence: score(name) }))
+            .collect();
+        // Stable: choices the ranking does not score keep the declared order.
+        alternatives.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        alternatives.truncate(self.config.max_alternatives.max(2));
+        Some(Action::Clarify { alternatives })
     }
 
     /// Counts a fallback; the handoff when it is one too many.

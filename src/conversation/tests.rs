@@ -5,13 +5,21 @@ fn intents() -> BTreeMap<String, IntentSpec> {
     let mut m = BTreeMap::new();
     m.insert(
         "track_order".to_string(),
-        IntentSpec { required_entities: vec!["order_id".into()], description: Some("Suivre une commande".into()) },
+        IntentSpec {
+            required_entities: vec!["order_id".into()],
+            description: Some("Suivre une commande".into()),
+            ..Default::default()
+        },
     );
     m.insert(
         "cancel_order".to_string(),
-        IntentSpec { required_entities: vec!["order_id".into()], description: Some("Annuler une commande".into()) },
+        IntentSpec {
+            required_entities: vec!["order_id".into()],
+            description: Some("Annuler une commande".into()),
+            ..Default::default()
+        },
     );
-    m.insert("opening_hours".to_string(), IntentSpec { required_entities: vec![], description: None });
+    m.insert("opening_hours".to_string(), IntentSpec::default());
     m
 }
 
@@ -231,4 +239,26 @@ fn slot_mappings_fill_the_awaited_entity_from_another_type() {
     let mut c = conversation();
     c.observe(&intent("je veux suivre ma commande", "track_order"));
     assert!(matches!(c.observe(&answer), Action::Fallback { .. }));
+}
+
+#[test]
+fn an_umbrella_intent_offers_its_choices_best_ranked_first_and_counts_as_a_fallback() {
+    let mut specs = intents();
+    let choices = vec!["track_order".to_string(), "cancel_order".to_string(), "opening_hours".to_string()];
+    specs.insert("order_problem".into(), IntentSpec { clarify_with: choices, ..Default::default() });
+    let mut c = Conversation::with_config(specs, PolicyConfig::default());
+    let mut vague = intent("j'ai un souci avec ma commande", "order_problem");
+    vague.ranking.push(score("cancel_order", 0.05));
+    match c.observe(&vague) {
+        Action::Clarify { alternatives } => {
+            let names: Vec<&str> = alternatives.iter().map(|a| a.intent.as_str()).collect();
+            // By the message's ranking (cancel_order 0.05, opening_hours 0.01), then unranked.
+            assert_eq!(names, ["cancel_order", "opening_hours", "track_order"]);
+            assert_eq!(alternatives[2].description.as_deref(), Some("Suivre une commande"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.consecutive_fallbacks(), 1);
+    // Staying vague does not loop: the second one goes to a person.
+    assert!(matches!(c.observe(&vague), Action::Handoff { reason: HandoffReason::RepeatedFallbacks { count: 2 }, .. }));
 }

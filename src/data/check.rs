@@ -71,7 +71,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 impl TrainingData {
     /// Looks for likely mistakes: intents with fewer than 2 examples, the same text (ignoring
     /// case and spacing) under two intents, entity types annotated only once (typos), and
-    /// examples left empty once annotations are removed.
+    /// examples left empty once annotations are removed, and umbrella intents whose
+    /// `clarify_with` names an intent with no examples.
     ///
     /// Per-example warnings come in example order, then per-intent ones by intent name.
     pub fn check(&self) -> Vec<Diagnostic> {
@@ -143,6 +144,17 @@ impl TrainingData {
                 entry.1 = entry.1.or(example.source.as_ref());
             }
         }
+        for (umbrella, spec) in &self.intents {
+            for choice in &spec.clarify_with {
+                if per_intent.get(choice.as_str()).is_none_or(|(count, _)| *count == 0) {
+                    out.push(Diagnostic {
+                        source: per_intent.get(umbrella.as_str()).and_then(|(_, s)| s.cloned()),
+                        message: format!("`{umbrella}` offers `{choice}` (clarify_with), an intent with no examples"),
+                        hint: Some("fix the intent name in `clarify_with`, or give that intent examples".into()),
+                    });
+                }
+            }
+        }
         for (intent, (count, source)) in per_intent {
             if count >= 2 {
                 continue;
@@ -177,6 +189,7 @@ intents:
       - je veux parler à [Zoé](agent)
       - Bonjour   à tous
   - name: greet
+    clarify_with: [track_order, refnd]
     examples:
       - bonjour à TOUS
       - '[x](order_idd)'
@@ -192,11 +205,12 @@ intents:
             warnings,
             [
                 "d.yml:6: entity `agent` is annotated only once (`Zoé`)\n  hint: annotate it in more examples, or declare it under `entities:`",
-                "d.yml:10: `bonjour à TOUS` is labelled `greet` here but `track_order` at d.yml:7\n  hint: keep one label: the classifier cannot learn both",
-                "d.yml:11: entity `order_idd` is annotated only once (`x`)\n  hint: did you mean `order_id`?",
-                "d.yml:15: `bonjour à tous` is labelled out of scope here but `track_order` at d.yml:7\n  hint: keep one label: the classifier cannot learn both",
+                "d.yml:11: `bonjour à TOUS` is labelled `greet` here but `track_order` at d.yml:7\n  hint: keep one label: the classifier cannot learn both",
+                "d.yml:12: entity `order_idd` is annotated only once (`x`)\n  hint: did you mean `order_id`?",
+                "d.yml:16: `bonjour à tous` is labelled out of scope here but `track_order` at d.yml:7\n  hint: keep one label: the classifier cannot learn both",
+                "d.yml:11: `greet` offers `refnd` (clarify_with), an intent with no examples\n  hint: fix the intent name in `clarify_with`, or give that intent examples",
                 "intent `ghost` has no examples\n  hint: give every intent several examples (10 or more train well)",
-                "d.yml:13: intent `lonely` has only 1 example\n  hint: give every intent several examples (10 or more train well)",
+                "d.yml:14: intent `lonely` has only 1 example\n  hint: give every intent several examples (10 or more train well)",
             ]
         );
     }

@@ -121,6 +121,11 @@ pub struct IntentSpec {
     /// A human-readable description, shown when offering this intent as an alternative.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Makes this an *umbrella* intent: the customer named a topic but not the request ("j'ai un
+    /// souci avec ma commande"). The policy answers it with these intents as choices
+    /// ([`Action::Clarify`](crate::conversation::Action::Clarify)) instead of acting on it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clarify_with: Vec<String>,
 }
 
 /// Everything a model is trained from.
@@ -283,6 +288,7 @@ impl TrainingData {
     pub(crate) fn add_intent_spec(&mut self, name: String, spec: IntentSpec) {
         let existing = self.intents.entry(name).or_default();
         extend_unique(&mut existing.required_entities, spec.required_entities);
+        extend_unique(&mut existing.clarify_with, spec.clarify_with);
         if existing.description.is_none() {
             existing.description = spec.description;
         }
@@ -413,7 +419,11 @@ mod tests {
             }],
             intents: BTreeMap::from([(
                 "greet".into(),
-                IntentSpec { required_entities: vec!["name".into()], description: Some("Hello".into()) },
+                IntentSpec {
+                    required_entities: vec!["name".into()],
+                    description: Some("Hello".into()),
+                    ..Default::default()
+                },
             )]),
         };
         a.merge(b);

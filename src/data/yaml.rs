@@ -9,6 +9,9 @@
 //!   - name: track_order
 //!     description: Suivre une commande        # optional
 //!     required_entities: [order_id]           # optional
+//!     # optional, for an umbrella intent ("j'ai un souci avec ma commande"): the policy offers
+//!     # these intents as choices instead of answering
+//!     clarify_with: [delivery_delay, missing_item, damaged_item]
 //!     signals: [wants_human]                  # optional: flags every example of the intent carries
 //!     examples:
 //!       - où en est ma commande [12345](order_id) ?
@@ -322,6 +325,8 @@ struct OurIntent {
     #[serde(default, deserialize_with = "seq_or_null")]
     required_entities: Vec<String>,
     #[serde(default, deserialize_with = "seq_or_null")]
+    clarify_with: Vec<String>,
+    #[serde(default, deserialize_with = "seq_or_null")]
     signals: Vec<String>,
     #[serde(default, deserialize_with = "seq_or_null")]
     examples: Vec<OurExample>,
@@ -447,7 +452,11 @@ fn read_ours(content: &str, path: &Path) -> Result<TrainingData> {
         if let Some(name) = &label {
             data.add_intent_spec(
                 name.clone(),
-                IntentSpec { required_entities: intent.required_entities, description: intent.description },
+                IntentSpec {
+                    required_entities: intent.required_entities,
+                    description: intent.description,
+                    clarify_with: intent.clarify_with,
+                },
             );
         }
         for example in intent.examples {
@@ -761,6 +770,9 @@ pub fn write(data: &TrainingData) -> String {
             }
             if !spec.required_entities.is_empty() {
                 let _ = writeln!(out, "    required_entities: {}", quote_list(&spec.required_entities));
+            }
+            if !spec.clarify_with.is_empty() {
+                let _ = writeln!(out, "    clarify_with: {}", quote_list(&spec.clarify_with));
             }
         }
         let examples: Vec<&Example> = data.examples_of(intent).collect();
