@@ -151,15 +151,7 @@ fn read_layer(
     precision: InferencePrecision,
 ) -> Result<Layer> {
     let (h, ff) = (config.hidden_size, config.intermediate_size);
-    let norm = |name: &str| -> Result<Norm> {
-        // Older checkpoints name the parameters gamma/beta.
-        let (w, b) = if has(&format!("{name}.weight")) {
-            (read(&format!("{name}.weight"), h)?, read(&format!("{name}.bias"), h)?)
-        } else {
-            (read(&format!("{name}.gamma"), h)?, read(&format!("{name}.beta"), h)?)
-        };
-        Ok(Norm { weight: w, bias: b, eps: config.layer_norm_eps as f32 })
-    };
+    let norm = |name: &str| read_norm(name, read, has, config);
     let mut qkv_w = read(&format!("{p}.attention.self.query.weight"), h * h)?;
     qkv_w.extend(read(&format!("{p}.attention.self.key.weight"), h * h)?);
     qkv_w.extend(read(&format!("{p}.attention.self.value.weight"), h * h)?);
@@ -183,6 +175,18 @@ fn read_layer(
         outer: linear("output.dense", h, ff)?,
         output_norm: norm(&format!("{p}.output.LayerNorm"))?,
     })
+}
+
+/// Reads LayerNorm `name`.
+fn read_norm(name: &str, read: &ReadFn, has: &dyn Fn(&str) -> bool, config: &BertConfig) -> Result<Norm> {
+    let h = config.hidden_size;
+    // Older checkpoints name the parameters gamma/beta.
+    let (weight, bias) = if has(&format!("{name}.weight")) {
+        (read(&format!("{name}.weight"), h)?, read(&format!("{name}.bias"), h)?)
+    } else {
+        (read(&format!("{name}.gamma"), h)?, read(&format!("{name}.beta"), h)?)
+    };
+    Ok(Norm { weight, bias, eps: config.layer_norm_eps as f32 })
 }
 
 struct Layer {
@@ -319,14 +323,7 @@ impl Engine {
             }
             Ok(values)
         };
-        let norm = |name: &str| -> Result<Norm> {
-            let (w, b) = if tensors.tensor(&format!("{prefix}{name}.weight")).is_ok() {
-                (read(&format!("{name}.weight"), h)?, read(&format!("{name}.bias"), h)?)
-            } else {
-                (read(&format!("{name}.gamma"), h)?, read(&format!("{name}.beta"), h)?)
-            };
-            Ok(Norm { weight: w, bias: b, eps: config.layer_norm_eps as f32 })
-        };
+        let has = |name: &str| tensors.tensor(&format!("{prefix}{name}")).is_ok();
 
         let word_name = format!("{prefix}embeddings.word_embeddings.weight");
         let word = tensors.tensor(&word_name).map_err(|_| damaged(format!("{word_name} is missing")))?;
@@ -339,8 +336,7 @@ impl Engine {
         let positions = read("embeddings.position_embeddings.weight", config.max_position_embeddings * h)?;
         let types = read("embeddings.token_type_embeddings.weight", config.type_vocab_size * h)?;
         let token_type = types.get(..h).map(<[f32]>::to_vec).unwrap_or_else(|| vec![0.0; h]);
-        let embedding_norm = norm("embeddings.LayerNorm")?;
-        let has = |name: &str| tensors.tensor(&format!("{prefix}{name}")).is_ok();
+        let embedding_norm = read_norm("embeddings.LayerNorm", &read, &has, config)?;
         let layers = (0..config.num_hidden_layers)
             .map(|i| read_layer(&format!("encoder.layer.{i}"), &read, &has, config, precision))
             .collect::<Result<Vec<_>>>()?;
