@@ -200,7 +200,7 @@ fn build_inference_layers(encoder: &Encoder, stored: &HashMap<String, Tensor>, f
     };
     let compiled = encoder.engine.compile_layers(from, &read, &|name| f32s.contains_key(name))?;
     let config = encoder.config().clone();
-    let vb = VarBuilder::from_tensors(f32s.clone(), DType::F32, &encoder.device);
+    let vb = VarBuilder::from_tensors(f32s, DType::F32, &encoder.device);
     let mut upper = UpperLayers::load(vb, &config, from, Precision::default()).map_err(|e| misfit(&e))?;
     upper.compiled = Some(compiled);
     Ok(upper)

@@ -364,8 +364,8 @@ impl Engine {
     }
 
     /// Runs `upper` on the states its first layer reads (`lower`, the second half of
-    /// [`forward_split`](Self::forward_split)'s result at `upper.first_layer()`).
-    pub(crate) fn forward_upper(&self, lower: &Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
+    /// [`forward_split`](Self::forward_split)'s result at `upper.first_layer()`), in place.
+    pub(crate) fn forward_upper(&self, lower: Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
         #[cfg(target_arch = "x86_64")]
         {
             if kernels::avx512_available() {
@@ -382,25 +382,24 @@ impl Engine {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-    unsafe fn upper_avx512(&self, lower: &Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
+    unsafe fn upper_avx512(&self, lower: Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
         self.upper_portable(lower, upper, single_thread)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn upper_avx2(&self, lower: &Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
+    unsafe fn upper_avx2(&self, lower: Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
         self.upper_portable(lower, upper, single_thread)
     }
 
     #[inline(always)]
-    fn upper_portable(&self, lower: &Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
-        let mut x = lower.states.clone();
+    fn upper_portable(&self, mut hidden: Hidden, upper: &EngineLayers, single_thread: bool) -> Hidden {
         let mut buffers = Buffers::default();
         buffers.scratch.single_thread = single_thread;
         for layer in &upper.layers {
-            self.layer(layer, &mut x, &lower.starts, &mut buffers);
+            self.layer(layer, &mut hidden.states, &hidden.starts, &mut buffers);
         }
-        Hidden { states: x, starts: lower.starts.clone(), width: lower.width }
+        hidden
     }
 
     /// The precision the engine was loaded with.

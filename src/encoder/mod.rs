@@ -498,7 +498,7 @@ impl Encoder {
                 None => self.engine.forward(&ids, usize::MAX),
                 Some(UpperLayers { compiled: Some(compiled), .. }) => {
                     let (last, lower) = self.engine.forward_split(&ids, compiled.first_layer());
-                    let adapted = self.engine.forward_upper(&lower, compiled, on_this_thread);
+                    let adapted = self.engine.forward_upper(lower, compiled, on_this_thread);
                     for row in 0..pass.len() {
                         let packed = adapted.utterance(row);
                         adapted_sentences.push(self.pool(packed));
