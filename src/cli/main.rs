@@ -86,6 +86,10 @@ enum Command {
         /// Write report.md, report.json and PNG plots to this directory.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Write every example the model got wrong (intent, entity or signal) to this file, one
+        /// JSON object per line, with its file:line: what to read to improve the training data.
+        #[arg(long, value_name = "FILE")]
+        errors: Option<PathBuf>,
     },
     /// Train and evaluate on a public benchmark: clinc150, banking77, xsid, snips.
     Benchmark {
@@ -106,6 +110,9 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Also save the trained model to this directory (to parse or evaluate it later).
+        #[arg(long, value_name = "DIR")]
+        save: Option<PathBuf>,
         #[command(flatten)]
         adapt: model_cmd::AdaptArgs,
     },
@@ -191,18 +198,13 @@ fn main() -> ExitCode {
         Command::Parse { model, texts, threshold, cache_mb } => {
             model_cmd::parse_cmd(&model, &texts, threshold, cache_mb)
         }
-        Command::Eval { model, data, json, report } => {
-            model_cmd::eval_cmd(&model, &data, json.as_deref(), report.as_deref())
+        Command::Eval { model, data, json, report, errors } => {
+            model_cmd::eval_cmd(&model, &data, json.as_deref(), report.as_deref(), errors.as_deref())
         }
-        Command::Benchmark { suite, encoder, datasets, eval_dir, json, seed, adapt } => model_cmd::benchmark_cmd(
-            &suite,
-            encoder.as_deref(),
-            datasets.as_deref(),
-            eval_dir.as_deref(),
-            json.as_deref(),
-            seed,
-            &adapt,
-        ),
+        Command::Benchmark { suite, encoder, datasets, eval_dir, json, seed, save, adapt } => {
+            let options = model_cmd::BenchmarkArgs { encoder, datasets, eval_dir, json, seed, save };
+            model_cmd::benchmark_cmd(&suite, &options, &adapt)
+        }
         Command::Similarity { encoder, a, b } => encoder_cmd::similarity_cmd(encoder.as_deref(), &a, &b),
     };
     match result {

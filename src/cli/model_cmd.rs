@@ -3,7 +3,7 @@
 use crate::context::Context;
 use crate::encoder_cmd::load_encoder;
 use crate::input::LineBatches;
-use entendu::eval::run::{evaluate_model, run_benchmark, BenchmarkOptions};
+use entendu::eval::run::{evaluate_model_with_mistakes, run_benchmark, BenchmarkOptions};
 use entendu::{Nlu, TrainConfig, TrainingData};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -190,12 +190,28 @@ pub fn load_model(model: &Path) -> Result<Nlu, String> {
 }
 
 /// `entendu eval MODEL DATA... [--json FILE] [--report DIR]`.
-pub fn eval_cmd(model: &Path, data: &[PathBuf], json: Option<&Path>, report_dir: Option<&Path>) -> Result<(), String> {
+pub fn eval_cmd(
+    model: &Path,
+    data: &[PathBuf],
+    json: Option<&Path>,
+    report_dir: Option<&Path>,
+    errors: Option<&Path>,
+) -> Result<(), String> {
     let nlu = load_model(model)?;
     let data = load_data(data)?;
     let mut bars = Bars::new();
-    let report = evaluate_model(&nlu, &data, &mut |s, d, t| bars.update(s, d, t)).context("evaluate")?;
+    let (report, mistakes) =
+        evaluate_model_with_mistakes(&nlu, &data, &mut |s, d, t| bars.update(s, d, t)).context("evaluate")?;
     bars.finish();
+    if let Some(path) = errors {
+        let mut lines = String::new();
+        for mistake in &mistakes {
+            lines.push_str(&serde_json::to_string(mistake).context("JSON")?);
+            lines.push('\n');
+        }
+        std::fs::write(path, lines).context(&path.display().to_string())?;
+        eprintln!("{} examples with a mistake written to {}", mistakes.len(), path.display());
+    }
     let markdown = report.to_markdown();
     println!("{markdown}");
     let value = serde_json::to_value(&report).context("JSON")?;
@@ -221,22 +237,26 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
 }
 
 /// `entendu benchmark SUITE`.
-pub fn benchmark_cmd(
-    suite: &str,
-    encoder: Option<&str>,
-    datasets: Option<&Path>,
-    eval_dir: Option<&Path>,
-    json: Option<&Path>,
-    seed: u64,
-    adapt: &AdaptArgs,
-) -> Result<(), String> {
-    let encoder = Arc::new(load_encoder(encoder)?);
-    let config = adapt.config(&encoder.info().name, seed);
+/// `entendu benchmark`'s options besides the suite and the adaptation.
+pub struct BenchmarkArgs {
+    pub encoder: Option<String>,
+    pub datasets: Option<PathBuf>,
+    pub eval_dir: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub seed: u64,
+    pub save: Option<PathBuf>,
+}
+
+pub fn benchmark_cmd(suite: &str, args: &BenchmarkArgs, adapt: &AdaptArgs) -> Result<(), String> {
+    let encoder = Arc::new(load_encoder(args.encoder.as_deref())?);
+    let config = adapt.config(&encoder.info().name, args.seed);
     let mut options = BenchmarkOptions::default();
-    if let Some(d) = datasets {
-        options.datasets = d.to_path_buf();
+    if let Some(d) = &args.datasets {
+        options.datasets = d.clone();
     }
-    options.eval_dir = eval_dir.map(Path::to_path_buf);
+    options.eval_dir = args.eval_dir.clone();
+    options.save = args.save.clone();
+    let json = args.json.as_deref();
     let mut bars = Bars::new();
     let result =
         run_benchmark(suite, encoder, &config, &options, &mut |s, d, t| bars.update(s, d, t)).context(suite)?;

@@ -150,7 +150,8 @@ pub const ANY_ENTITY: &str = "*";
 
 /// The formats [`TrainingData::load`] reads, for error messages.
 const SUPPORTED_FORMATS: &str = "entendu YAML (.yml, .yaml), Rasa 3 YAML (.yml, .yaml with `nlu:`), \
-                                 Rasa Markdown (.md), CSV with `text,intent` columns (.csv)";
+                                 Rasa Markdown (.md), CSV with `text,intent` columns (.csv), \
+                                 xSID CoNLL (.conll)";
 
 /// Whether `label` names the out-of-scope class (see [`OUT_OF_SCOPE_ALIASES`]); case-insensitive.
 pub fn is_out_of_scope(label: &str) -> bool {
@@ -196,6 +197,12 @@ impl TrainingData {
             Some("yml" | "yaml") => yaml::read(path)?,
             Some("md" | "markdown") => rasa_md::read(path)?,
             Some("csv") => csv::read(path)?,
+            // xSID's evaluation files: the language is the file name's first part (`de.valid.conll`).
+            Some("conll") => {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let language = name.split('.').next().filter(|l| (2..=3).contains(&l.len())).unwrap_or_default();
+                benchmarks::read_conll_file(path, language)?
+            }
             _ => return Err(Error::UnknownFormat { path: path.to_owned(), supported: SUPPORTED_FORMATS.into() }),
         };
         data.resolve_synonyms();
