@@ -475,6 +475,7 @@ impl Nlu {
                 if let (Some(tagger), Some(encoded)) = (&self.tagger, encoded.next()) {
                     let reading = tagger.read(text, encoded);
                     builtin.retain(|b| reading.confirms(b));
+                    builtin = builtin.into_iter().map(|b| reading.trim_unsupported_lead(b)).collect();
                     candidates.retain(|d| d.extractor != "lookup" || reading.confirms(d));
                     candidates.extend(self.valued_like_declared(reading.entities));
                 }

@@ -83,3 +83,34 @@ fn data_without_annotations_trains_no_tagger_and_old_manifests_load() {
     let loaded = Nlu::load_with_encoder(out.path(), nlu.encoder().clone()).unwrap();
     assert!(loaded.parse("bonjour").unwrap().entities.iter().all(|e| e.extractor != "learned"));
 }
+
+#[test]
+fn the_tagger_vets_dates_but_not_phone_numbers() {
+    // A gate no support reaches: every vetted built-in match of an annotated type is dropped.
+    let mut yaml = String::from("version: 1\nlanguage: fr\nintents:\n  - name: callback\n    examples:\n");
+    for (i, name) in NAMES.iter().enumerate() {
+        yaml.push_str(&format!("      - rappelez [{name}](person) au [06 12 34 56 7{i}](phone_number)\n"));
+        yaml.push_str(&format!("      - rendez-vous [demain](date) pour [{name}](person)\n"));
+    }
+    yaml.push_str("  - name: greeting\n    examples: [bonjour, hello, bonjour merci, salut]\n");
+    let data = yaml::read_str(&yaml, "callback.yml").unwrap();
+    let (_encoder_dir, encoder) = tiny_encoder(5);
+    let mut config = TrainConfig { seed: 3, ..TrainConfig::default() };
+    config.entities.builtin_gate = 1.01;
+    let nlu = Nlu::train_with_encoder(Arc::new(encoder), &data, None, &config, &mut |_, _, _| {}).unwrap();
+    let text = "le 07.52.18.64.33 le 3 mars";
+    let parse = nlu.parse(text).unwrap();
+    // Only a built-in match that survives the vetting gives a normalised value (to itself, or
+    // to the learned entity it merges into).
+    let valued = |entity: &str, value: &str| {
+        parse.entities.iter().any(|e| e.entity == entity && e.value == serde_json::json!(value))
+    };
+    // A phone number is one by its form: no tagger vetoes it, whatever the data's spelling.
+    assert!(valued("phone_number", "+33752186433"), "{:?}", parse.entities);
+    // A date is one by the data's conventions: the tagger decides.
+    assert!(
+        parse.entities.iter().all(|e| !e.value.as_str().is_some_and(|v| v.ends_with("-03-03"))),
+        "{:?}",
+        parse.entities
+    );
+}

@@ -248,10 +248,14 @@ pub struct Decoded {
 /// probability of the chosen tag of token `t`.
 pub fn spans_of_path(text: &str, offsets: &[(usize, usize)], path: &[usize], probs: &[f32]) -> Vec<Decoded> {
     let mut out = Vec::new();
+    // Whether no entity claims the text at byte `at`: a dangling span may only grow over such.
+    let unclaimed = |at: usize| {
+        offsets.iter().zip(path).all(|(&(s, e), &tag)| !(s <= at && at < e) || Tag::from_index(tag) == Tag::O)
+    };
     let mut current: Option<(usize, usize, usize, f32, usize)> = None; // (type, start, end, sum, count)
     let flush = |current: &mut Option<(usize, usize, usize, f32, usize)>, out: &mut Vec<Decoded>| {
         if let Some((entity, start, end, sum, count)) = current.take() {
-            if let Some((start, end)) = tidy_span(text, start, end) {
+            if let Some((start, end)) = tidy_span(text, start, end, &unclaimed) {
                 out.push(Decoded { span: TypedSpan { entity, start, end }, confidence: sum / count.max(1) as f32 });
             }
         }
@@ -288,7 +292,7 @@ pub fn spans_of_path(text: &str, offsets: &[(usize, usize)], path: &[usize], pro
 /// A span that ends on an apostrophe followed by a letter ends inside a word too
 /// (`aujourd'` of `aujourd'hui`); one that starts after an apostrophe does not (`l'|iPhone`).
 /// Scripts written without spaces (Chinese, Japanese, Thai…) have no word runs to extend to.
-fn tidy_span(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+fn tidy_span(text: &str, start: usize, end: usize, unclaimed: &dyn Fn(usize) -> bool) -> Option<(usize, usize)> {
     let span = text.get(start..end).filter(|s| !s.is_empty())?;
     let inside = |c: &char| c.is_alphanumeric() && !written_without_spaces(*c);
     let mut start = start;
@@ -302,10 +306,102 @@ fn tidy_span(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     if ends_on_elision || span.chars().next_back().is_some_and(|c| inside(&c)) {
         end += text.get(end..)?.chars().take_while(inside).map(char::len_utf8).sum::<usize>();
     }
+    let end = complete_dangling(text, start, end, inside, unclaimed)?;
     let span = text.get(start..end)?;
     let trimmed_start = start + (span.len() - span.trim_start().len());
-    let trimmed_end = end - (span.len() - span.trim_end().len());
+    // Sentence punctuation after the last word is not the entity's, though a SentencePiece
+    // token may carry it (`▁sac,`). A full stop after a digit may be the entity's (German
+    // ordinal dates, `Montag, der 10.`); after a built-in match of the entity's type, the
+    // merge cuts it (`06 12 34 56 78.`). An abbreviation's own full stop (`Inc.`) is lost,
+    // which no annotation convention we know of keeps anyway.
+    let trailing = |c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '!' | '?' | '…');
+    let mut trimmed_end = end - (span.len() - span.trim_end_matches(trailing).len());
+    while let Some(before_stop) = text.get(..trimmed_end).and_then(|s| s.strip_suffix('.')) {
+        if before_stop.ends_with(|c: char| c.is_ascii_digit()) || before_stop.len() <= trimmed_start {
+            break;
+        }
+        trimmed_end = before_stop.trim_end_matches(trailing).len();
+    }
     (trimmed_start < trimmed_end).then_some((trimmed_start, trimmed_end))
+}
+
+/// Prepositions, articles and conjunctions (fr, en, es, de, nl) that introduce a complement
+/// and never end a name. A short closed list, written by hand on purpose; words that are
+/// also common content words or names in another language (`a`, `die`, `on`, `della`) are
+/// left out, since the tagger does not know the language.
+const DANGLING_WORDS: &[&str] = &[
+    "à", "au", "aux", "avec", "d", "de", "des", "du", "en", "et", "l", "la", "le", "les", "ou", "pour", "sans", "sur",
+    "an", "and", "for", "of", "or", "the", "with", "con", "del", "el", "las", "los", "para", "y", "aus", "das", "dem",
+    "den", "der", "für", "mit", "und", "von", "zum", "zur", "het", "met", "van", "voor",
+];
+
+/// See [`Reading::trim_unsupported_lead`]; `support` gives the tagger's support for the
+/// candidate's type over a byte range.
+fn trim_lead(mut candidate: Entity, support: impl Fn(usize, usize) -> Option<f32>) -> Entity {
+    const GATE: f32 = 0.5;
+    let supported = |start, end| support(start, end).is_some_and(|s| s >= GATE);
+    loop {
+        let Some(space) = candidate.text.find(char::is_whitespace) else {
+            return candidate;
+        };
+        let first_word_end = candidate.start + space;
+        let rest = candidate.text[space..].trim_start();
+        let rest_start = candidate.end - rest.len();
+        let first = candidate.text[..space].to_lowercase();
+        if rest.is_empty()
+            || !LEADING_WORDS.contains(&first.as_str())
+            || supported(candidate.start, first_word_end)
+            || !supported(rest_start, candidate.end)
+        {
+            return candidate;
+        }
+        candidate.text = rest.to_string();
+        candidate.start = rest_start;
+    }
+}
+
+/// Articles, demonstratives and prepositions (fr, en, es, de, nl) that may open a built-in
+/// match but not the data's entity (see [`Reading::trim_unsupported_lead`]). Written by hand on
+/// purpose, like [`DANGLING_WORDS`].
+const LEADING_WORDS: &[&str] = &[
+    "à", "au", "ce", "cet", "cette", "de", "dès", "du", "en", "l'", "la", "le", "les", "pour", "a", "at", "by", "for",
+    "from", "on", "the", "this", "al", "del", "desde", "el", "este", "esta", "para", "ab", "am", "an", "bis", "das",
+    "dem", "den", "der", "diesen", "dieser", "diesem", "für", "im", "um", "vom", "zum", "op", "voor",
+];
+
+/// A span that ends on a dangling word stopped short of the complement that word opens
+/// (`maillot de| bain`, `canapé d|'angle`, `zapatillas de| deporte`): it takes the next word
+/// too, up to three times (`sac à| dos`, `table de| la| cuisine`), or loses the dangling word
+/// when no word follows or the next one belongs to another entity (`Umgebung von| [Fairview]`,
+/// `unclaimed` says which text no entity claims). Only lowercase words count: a capitalised
+/// `Der` or `The` may end a title.
+fn complete_dangling(
+    text: &str,
+    start: usize,
+    mut end: usize,
+    inside: impl Fn(&char) -> bool,
+    unclaimed: &dyn Fn(usize) -> bool,
+) -> Option<usize> {
+    for _ in 0..3 {
+        let span = text.get(start..end)?;
+        let last_len: usize = span.chars().rev().take_while(&inside).map(char::len_utf8).sum();
+        let last = span.get(span.len() - last_len..)?;
+        if last_len == 0 || last_len == span.len() || !DANGLING_WORDS.contains(&last) {
+            break;
+        }
+        let rest = text.get(end..)?;
+        let gap: usize = match rest.chars().next() {
+            Some(c) if crate::entity::builtin::text::is_apostrophe(c) => c.len_utf8(),
+            _ => rest.chars().take_while(|c| *c == ' ').map(char::len_utf8).sum(),
+        };
+        let next: usize = rest.get(gap..)?.chars().take_while(&inside).map(char::len_utf8).sum();
+        if gap == 0 || next == 0 || !unclaimed(end + gap) {
+            // Nothing to complete: the name ends before the dangling word.
+            return Some(end - last_len);
+        }
+        end += gap + next;
+    }
+    Some(end)
 }
 
 /// Letters of scripts written without spaces between words, where a run of letters is a
@@ -357,6 +453,16 @@ impl Reading<'_> {
         )
     }
 
+    /// A built-in match without its leading article, demonstrative or preposition when the
+    /// tagger reads that word as more likely outside the entity than inside, and a later word
+    /// as inside: data that writes `ce [samedi](date)` or `le [3 mars](date)` gets `samedi` and
+    /// `3 mars` from the built-in `ce samedi` and `le 3 mars`, value unchanged. Other words
+    /// stay, however weakly supported (`nächsten Mittwoch`).
+    pub fn trim_unsupported_lead(&self, candidate: Entity) -> Entity {
+        let entity = candidate.entity.clone();
+        trim_lead(candidate, |start, end| self.support(&entity, start, end))
+    }
+
     /// Whether the tagger confirms a built-in or lookup match. A match of a type the bot's
     /// data annotates goes through the tagger, which learned that data's conventions and reads
     /// the context: `il y a 4 jours` is a date to the built-in parser, not to data that
@@ -364,7 +470,16 @@ impl Reading<'_> {
     /// of `3 fois` says. It is kept when the tagger gives it at least
     /// [`TaggerMeta::builtin_gate`] support (a low bar: the tagger is weaker in languages it
     /// was not trained on), and always for types the tagger does not know.
+    ///
+    /// E-mail addresses, URLs and phone numbers are not vetted: their form is what makes them
+    /// (a valid E.164 number, an address with its `@`), not a convention of the data, and a
+    /// tagger that saw few of one written form would veto it (`07.52.18.64.33` where the data
+    /// writes `07 52 18 64 33`).
     pub fn confirms(&self, candidate: &Entity) -> bool {
+        const SELF_EVIDENT: [&str; 3] = ["email", "url", "phone_number"];
+        if candidate.extractor == "builtin" && SELF_EVIDENT.contains(&candidate.entity.as_str()) {
+            return true;
+        }
         self.support(&candidate.entity, candidate.start, candidate.end)
             .is_none_or(|support| support >= self.tagger.meta.builtin_gate)
     }
@@ -802,6 +917,15 @@ mod tests {
         let text = "CMD-5529.";
         let decoded = spans_of_path(text, &[(0, 3), (3, 4), (4, 8), (8, 9)], &[1, 2, 2, 0], &[1.0; 4]);
         assert_eq!(&text[decoded[0].span.start..decoded[0].span.end], "CMD-5529");
+        // Nor when a tagged token carries it ("▁sac," in SentencePiece), but a full stop after a
+        // digit may be a German ordinal date's ("der 10.").
+        let text = "le sac. merci";
+        let decoded = spans_of_path(text, &[(0, 2), (2, 7), (7, 13)], &[0, 1, 0], &[1.0; 3]);
+        assert_eq!(&text[decoded[0].span.start..decoded[0].span.end], "sac");
+        let text = "am Montag, der 10.";
+        let decoded =
+            spans_of_path(text, &[(0, 2), (2, 10), (10, 11), (11, 15), (15, 18)], &[0, 1, 2, 2, 2], &[1.0; 5]);
+        assert_eq!(&text[decoded[0].span.start..decoded[0].span.end], "Montag, der 10.");
     }
 
     #[test]
@@ -817,6 +941,53 @@ mod tests {
         assert_eq!(span_of("aujourdʼhui", &[(0, 7), (7, 9), (9, 12)], &[1, 2, 0]), ["aujourdʼhui"]);
         // An elided article before the entity stays outside it.
         assert_eq!(span_of("l'iPhone", &[(0, 1), (1, 2), (2, 8)], &[0, 0, 1]), ["iPhone"]);
+    }
+
+    #[test]
+    fn a_builtin_match_loses_the_leading_article_the_tagger_leaves_out() {
+        let candidate = |text: &str| Entity {
+            entity: "date".into(),
+            text: text.into(),
+            value: serde_json::json!("2026-03-03"),
+            start: 10,
+            end: 10 + text.len(),
+            confidence: 1.0,
+            extractor: "builtin".into(),
+        };
+        // The tagger supports the words from byte 13 on ("3 mars"), not "le".
+        let support = |start: usize, _end: usize| Some(if start >= 13 { 0.9 } else { 0.1 });
+        let trimmed = trim_lead(candidate("le 3 mars"), support);
+        assert_eq!((trimmed.text.as_str(), trimmed.start, trimmed.end), ("3 mars", 13, 19));
+        assert_eq!(trimmed.value, serde_json::json!("2026-03-03"));
+        // A modifier is no article: it stays, however weak its support.
+        let kept = trim_lead(candidate("nächsten Mittwoch"), |start, _| Some(if start >= 19 { 0.9 } else { 0.1 }));
+        assert_eq!(kept.text, "nächsten Mittwoch");
+        // Nor does an article the tagger reads as inside, or one before unsupported words.
+        assert_eq!(trim_lead(candidate("le 3 mars"), |_, _| Some(0.9)).text, "le 3 mars");
+        assert_eq!(trim_lead(candidate("le 3 mars"), |_, _| Some(0.1)).text, "le 3 mars");
+    }
+
+    #[test]
+    fn spans_never_end_on_a_dangling_preposition() {
+        let span_of = |text: &str, end_at: &str| {
+            let end = text.find(end_at).map(|i| i + end_at.len()).unwrap_or(0);
+            tidy_span(text, 0, end, &|_| true).map(|(s, e)| text[s..e].to_string())
+        };
+        // The tagger stopped on the preposition: the complement it opens is taken.
+        assert_eq!(span_of("maillot de bain ?", "maillot de").as_deref(), Some("maillot de bain"));
+        assert_eq!(span_of("canapé d'angle svp", "canapé d").as_deref(), Some("canapé d'angle"));
+        assert_eq!(span_of("sac à dos", "sac à").as_deref(), Some("sac à dos"));
+        assert_eq!(span_of("table de la cuisine", "table de").as_deref(), Some("table de la cuisine"));
+        // Nothing follows: the preposition goes.
+        assert_eq!(span_of("le pull de ?", "pull de").as_deref(), Some("le pull"));
+        // The next word is another entity's: the preposition goes.
+        let offsets = [(0, 8), (9, 12), (13, 21)];
+        let decoded = spans_of_path("Umgebung von Fairview", &offsets, &[1, 2, 1], &[1.0; 3]);
+        let got: Vec<&str> = decoded.iter().map(|d| &"Umgebung von Fairview"[d.span.start..d.span.end]).collect();
+        assert_eq!(got, ["Umgebung", "Fairview"]);
+        // A capitalised word may end a title; a span of one dangling word stays.
+        assert_eq!(span_of("album Abba The Best", "album Abba The").as_deref(), Some("album Abba The"));
+        assert_eq!(span_of("de rien", "de").as_deref(), Some("de"));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!
 //! **Merge policy**, documented because it decides what the bot sees: candidates are taken
 //! by priority (declared, then learned, then built-in), then the longer span first, then the
-//! earlier start; a candidate overlapping one already taken is dropped. A declared entity named
+//! earlier start; a candidate overlapping one already taken is dropped. A lookup match lying
+//! inside a longer learned span of its own type gives way to it (`lampe` of `lampe de
+//! bureau`: the tagger read the longer name around a known word). A declared entity named
 //! like a built-in one (`phone_number`, `date`…) yields to the built-in match of that type,
 //! which has a value. A *learned* entity of a built-in type that overlaps a built-in match of
 //! that type (any temporal type for `date`, `time`, `datetime`) keeps its start, runs to the
@@ -53,10 +55,26 @@ pub fn merge(mut candidates: Vec<Entity>) -> Vec<Entity> {
                 c.text.push_str(tail);
                 c.end = b.end;
             }
+            // Past the built-in match, punctuation only is the sentence's, not the entity's (a
+            // SentencePiece token `▁78.` ends `06 12 34 56 78.`).
+            let past = c.text.get(b.end.saturating_sub(c.start)..).filter(|_| c.end > b.end && b.end > c.start);
+            if past.is_some_and(|p| p.chars().all(|ch| ch.is_ascii_punctuation())) {
+                c.text.truncate(b.end - c.start);
+                c.end = b.end;
+            }
         }
     }
     let learned: Vec<Entity> = candidates.iter().filter(|c| c.extractor == "learned").cloned().collect();
     candidates.retain(|c| c.extractor != "builtin" || !learned.iter().any(|l| overlaps(c, l)));
+    // A lookup match inside a longer learned span of its type is the head word of a longer
+    // name the tagger read around it ("lampe" of "lampe de bureau", "lave-linge" of
+    // "lave-linge Bosch"): the longer name is the entity.
+    candidates.retain(|c| {
+        c.extractor != "lookup"
+            || !learned.iter().any(|l| {
+                l.entity == c.entity && l.start <= c.start && c.end <= l.end && l.end - l.start > c.end - c.start
+            })
+    });
     // A declared entity that re-declares a built-in type (a `phone_number` regex, say) yields
     // to the built-in match of that type on the same text, which carries a normalised value.
     let builtin_spans: Vec<(String, usize, usize)> =
@@ -131,6 +149,32 @@ mod tests {
         ]);
         let kept: Vec<_> = merged.iter().map(|x| x.entity.as_str()).collect();
         assert_eq!(kept, ["order_id", "date"]);
+    }
+
+    #[test]
+    fn a_learned_entity_ends_with_its_builtin_match_before_punctuation() {
+        let input = "au 06 12 34 56 78.";
+        let mut learned = e("phone_number", 3, 18, "learned");
+        learned.text = input[3..18].into();
+        let mut builtin = e("phone_number", 3, 17, "builtin");
+        builtin.text = input[3..17].into();
+        let merged = merge(vec![learned, builtin]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!((merged[0].text.as_str(), merged[0].end), ("06 12 34 56 78", 17));
+    }
+
+    #[test]
+    fn a_lookup_word_gives_way_to_the_longer_learned_name_around_it() {
+        // "la lampe de bureau": the lookup knows "lampe", the tagger read "lampe de bureau".
+        let merged = merge(vec![e("product", 3, 8, "lookup"), e("product", 3, 18, "learned")]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!((merged[0].end, merged[0].extractor.as_str()), (18, "learned"));
+        // A lookup match as long as the learned span, or of another type, still wins.
+        let merged = merge(vec![e("product", 3, 8, "lookup"), e("product", 3, 8, "learned")]);
+        assert_eq!(merged[0].extractor, "lookup");
+        let merged = merge(vec![e("payment_method", 3, 8, "lookup"), e("product", 3, 18, "learned")]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].extractor, "lookup");
     }
 
     #[test]
