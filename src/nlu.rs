@@ -482,7 +482,8 @@ impl Nlu {
                 candidates.extend(builtin);
                 crate::entity::merge(nfc.entities_in(given, candidates))
             };
-            let signals = self.signals.as_ref().map(|s| s.score(row, text)).unwrap_or_default();
+            let mut signals = self.signals.as_ref().map(|s| s.score(row, text)).unwrap_or_default();
+            self.imply_intent_signals(&decision, &mut signals);
             out.push(Parse { text: given.to_string(), decision, ranking, entities, signals });
         }
         Ok(out)
@@ -506,6 +507,23 @@ impl Nlu {
 
     /// The tagger's entities, valued like declared ones where a declared lookup or synonym
     /// matches their text (the canonical value), else by their text.
+    /// An intent that declares signals (`talk_to_human` carries `wants_human`) activates them
+    /// when it is the decision: the head scores each message on its own and may miss one
+    /// ("DONNEZ MOI UN HUMAIN"), but the data says the intent always carries it. The score
+    /// becomes at least the intent's confidence.
+    fn imply_intent_signals(&self, decision: &Decision, signals: &mut [crate::parse::Signal]) {
+        let Decision::Intent { name, confidence } = decision else {
+            return;
+        };
+        let Some(spec) = self.manifest.intents.get(name) else {
+            return;
+        };
+        for signal in signals.iter_mut().filter(|s| spec.signals.contains(&s.name)) {
+            signal.score = signal.score.max(*confidence);
+            signal.active = true;
+        }
+    }
+
     fn valued_like_declared(&self, mut found: Vec<Entity>) -> Vec<Entity> {
         for entity in &mut found {
             if let Some(value) = self.declared.canonical(&entity.entity, &entity.text) {

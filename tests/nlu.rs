@@ -313,3 +313,40 @@ fn retraining_for_another_encoder_copy_keeps_the_recipe_but_not_the_adaptation()
     assert_eq!(again.intents(), nlu.intents());
     assert!(again.manifest().train_config["intent"] == nlu.manifest().train_config["intent"]);
 }
+
+#[test]
+fn an_intent_that_declares_a_signal_activates_it() {
+    let mut yaml = String::from(
+        "version: 1\nlanguage: fr\nintents:\n  - name: talk_to_human\n    signals: [wants_human]\n    examples:\n",
+    );
+    for i in 0..10 {
+        yaml.push_str(&format!("      - un conseiller svp {i}\n"));
+    }
+    yaml.push_str("  - name: track_order\n    examples:\n");
+    for i in 0..10 {
+        yaml.push_str(&format!("      - où est mon colis {i}\n"));
+    }
+    let data = entendu::data::yaml::read_str(&yaml, "signals.yml").unwrap();
+    assert_eq!(data.intents["talk_to_human"].signals, ["wants_human"]);
+    let (_dir, encoder) = tiny_encoder(11);
+    let nlu =
+        Nlu::train_with_encoder(Arc::new(encoder), &data, None, &TrainConfig::default(), &mut |_, _, _| {}).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    nlu.save(out.path()).unwrap();
+    let nlu = Nlu::load_with_encoder(out.path(), nlu.encoder().clone()).unwrap();
+    // Whatever the head scores, an answer of `talk_to_human` carries `wants_human`…
+    let forced = |intent: &str| ParseOptions {
+        allowed_intents: Some(vec![intent.into()]),
+        thresholds: Some(entendu::intent::Thresholds { confidence: 0.0, ambiguity_margin: 0.0 }),
+        ..Default::default()
+    };
+    let text = "où est mon colis 3";
+    let parse = nlu.parse_with(text, &forced("talk_to_human")).unwrap();
+    let Decision::Intent { confidence, .. } = parse.decision else { panic!("{:?}", parse.decision) };
+    let signal = parse.signals.iter().find(|s| s.name == "wants_human").unwrap();
+    assert!(signal.active && signal.score >= confidence, "{signal:?}");
+    // … and another intent leaves the head's own decision.
+    let plain = nlu.parse(text).unwrap();
+    let other = nlu.parse_with(text, &forced("track_order")).unwrap();
+    assert_eq!(other.signals, plain.signals);
+}

@@ -126,6 +126,11 @@ pub struct IntentSpec {
     /// ([`Action::Clarify`](crate::conversation::Action::Clarify)) instead of acting on it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clarify_with: Vec<String>,
+    /// Signals every message of this intent carries, declared on the intent (`talk_to_human`
+    /// carries `wants_human`): a parse decided as this intent has them active, whatever the
+    /// signal head scored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<String>,
 }
 
 /// Everything a model is trained from.
@@ -296,6 +301,7 @@ impl TrainingData {
         let existing = self.intents.entry(name).or_default();
         extend_unique(&mut existing.required_entities, spec.required_entities);
         extend_unique(&mut existing.clarify_with, spec.clarify_with);
+        extend_unique(&mut existing.signals, spec.signals);
         if existing.description.is_none() {
             existing.description = spec.description;
         }

@@ -456,6 +456,7 @@ fn read_ours(content: &str, path: &Path) -> Result<TrainingData> {
                     required_entities: intent.required_entities,
                     description: intent.description,
                     clarify_with: intent.clarify_with,
+                    signals: intent.signals.clone(),
                 },
             );
         }
@@ -773,6 +774,11 @@ pub fn write(data: &TrainingData) -> String {
             }
             if !spec.clarify_with.is_empty() {
                 let _ = writeln!(out, "    clarify_with: {}", quote_list(&spec.clarify_with));
+            }
+            // The examples keep their own list too (it includes these), so a reader that
+            // ignores intent-level signals still gets every example's.
+            if !spec.signals.is_empty() {
+                let _ = writeln!(out, "    signals: {}", quote_list(&spec.signals));
             }
         }
         let examples: Vec<&Example> = data.examples_of(intent).collect();
