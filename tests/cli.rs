@@ -113,3 +113,32 @@ fn malformed_training_data_names_file_line_and_column() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("entendu train"));
 }
+
+#[test]
+fn train_reads_a_configuration_file_and_refuses_unknown_keys() {
+    let enc = tiny_dir();
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data.yml");
+    std::fs::write(&data, DATA).unwrap();
+    let model = work.path().join("model");
+    let train = |config: &str| {
+        let path = work.path().join("config.yml");
+        std::fs::write(&path, config).unwrap();
+        Command::new(BIN)
+            .args(["train", data.to_str().unwrap(), "--out", model.to_str().unwrap()])
+            .args(["--encoder", enc.path().to_str().unwrap(), "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let output = train("seed: 7\nintent:\n  head:\n    hidden: 16\n");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap()).unwrap();
+    let config = &manifest["train_config"];
+    assert_eq!((config["seed"].as_u64(), config["intent"]["head"]["hidden"].as_u64()), (Some(7), Some(16)), "{config}");
+    // A misspelt key would otherwise be ignored: it is an error that names it.
+    let output = train("intent:\n  head:\n    hiden: 16\n");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown key `intent.head.hiden`"), "{stderr}");
+}

@@ -51,11 +51,11 @@ enum Command {
         /// Encoder name or directory (default: multilingual-e5-small).
         #[arg(long)]
         encoder: Option<String>,
-        /// Random seed (same data + seed = same model).
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        /// Random seed (same data + seed = same model) [default: 42, or the --config file's].
+        #[arg(long)]
+        seed: Option<u64>,
         #[command(flatten)]
-        adapt: model_cmd::AdaptArgs,
+        adapt: model_cmd::TrainOptions,
     },
     /// Parse utterances into JSON lines (intent decision, ranking, entities, signals);
     /// reads stdin lines, answering each as it arrives, when no TEXT is given.
@@ -107,14 +107,14 @@ enum Command {
         /// Write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Random seed.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        /// Random seed [default: 42, or the --config file's].
+        #[arg(long)]
+        seed: Option<u64>,
         /// Also save the trained model to this directory (to parse or evaluate it later).
         #[arg(long, value_name = "DIR")]
         save: Option<PathBuf>,
         #[command(flatten)]
-        adapt: model_cmd::AdaptArgs,
+        adapt: model_cmd::TrainOptions,
     },
     /// Print the cosine similarity of two utterances' embeddings.
     Similarity {

@@ -47,9 +47,14 @@ impl Bars {
     }
 }
 
-/// Encoder adaptation options shared by `train` and `benchmark`.
+/// Training options shared by `train` and `benchmark`: a configuration file, and the encoder
+/// adaptation flags that override it.
 #[derive(clap::Args, Debug, Clone)]
-pub struct AdaptArgs {
+pub struct TrainOptions {
+    /// Training options as YAML or JSON: a `TrainConfig` (intent, signals, entities and adapt
+    /// sections, each field optional; see the library docs). The flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Fine-tune the encoder's top layers on the training utterances first (minutes on a
     /// CPU; the model then stores those layers, a few MB).
     #[arg(long)]
@@ -70,11 +75,35 @@ pub struct AdaptArgs {
     pub adapt_entity_weight: Option<f64>,
 }
 
-impl AdaptArgs {
-    /// The training configuration for `encoder` and `seed` with these options.
-    pub fn config(&self, encoder: &str, seed: u64) -> TrainConfig {
-        let mut config = TrainConfig { encoder: encoder.to_string(), seed, ..TrainConfig::default() };
-        config.adapt.enabled = self.adapt;
+impl TrainOptions {
+    /// The configuration file's settings, or the defaults without one.
+    pub fn base_config(&self) -> Result<TrainConfig, String> {
+        let Some(path) = &self.config else {
+            return Ok(TrainConfig::default());
+        };
+        let text = std::fs::read_to_string(path).context(&path.display().to_string())?;
+        let shape = "expected a training configuration: keys encoder, seed, intent, signals, entities, adapt";
+        // YAML reads JSON too.
+        let given: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e} ({shape})", path.display()))?;
+        let config: TrainConfig =
+            serde_yaml_ng::from_value(given.clone()).map_err(|e| format!("{}: {e} ({shape})", path.display()))?;
+        // Every field has a default, so a misspelt key would be ignored silently: compare with
+        // the keys the configuration has.
+        let known = serde_yaml_ng::to_value(&config).context("configuration")?;
+        if let Some(key) = unknown_key(&given, &known, "") {
+            return Err(format!("{}: unknown key `{key}` ({shape}; see `TrainConfig` in the docs)", path.display()));
+        }
+        Ok(config)
+    }
+
+    /// `base` with the encoder actually loaded, the seed when given, and these flags.
+    pub fn config(&self, base: TrainConfig, encoder: &str, seed: Option<u64>) -> TrainConfig {
+        let mut config = TrainConfig { encoder: encoder.to_string(), ..base };
+        if let Some(seed) = seed {
+            config.seed = seed;
+        }
+        config.adapt.enabled |= self.adapt;
         if let Some(layers) = self.adapt_layers {
             config.adapt.layers = layers;
         }
@@ -89,6 +118,21 @@ impl AdaptArgs {
         }
         config
     }
+}
+
+/// The first key of `given` (a path such as `signals.head.hiden`) that `known` lacks.
+fn unknown_key(given: &serde_yaml_ng::Value, known: &serde_yaml_ng::Value, prefix: &str) -> Option<String> {
+    let (serde_yaml_ng::Value::Mapping(given), serde_yaml_ng::Value::Mapping(known)) = (given, known) else {
+        return None;
+    };
+    given.iter().find_map(|(key, value)| {
+        let name = key.as_str().map_or_else(|| format!("{key:?}"), str::to_string);
+        let path = if prefix.is_empty() { name } else { format!("{prefix}.{name}") };
+        match known.get(key) {
+            None => Some(path),
+            Some(inner) => unknown_key(value, inner, &path),
+        }
+    })
 }
 
 fn load_data(paths: &[PathBuf]) -> Result<TrainingData, String> {
@@ -108,13 +152,14 @@ pub fn train_cmd(
     validation: &[PathBuf],
     out: &Path,
     encoder: Option<&str>,
-    seed: u64,
-    adapt: &AdaptArgs,
+    seed: Option<u64>,
+    options: &TrainOptions,
 ) -> Result<(), String> {
+    let base = options.base_config()?;
     let data = load_data(data)?;
     let validation = if validation.is_empty() { None } else { Some(load_data(validation)?) };
-    let encoder = Arc::new(load_encoder(encoder)?);
-    let config = adapt.config(&encoder.info().name, seed);
+    let encoder = Arc::new(load_encoder(Some(encoder.unwrap_or(&base.encoder)))?);
+    let config = options.config(base, &encoder.info().name, seed);
     let mut bars = Bars::new();
     let started = std::time::Instant::now();
     let nlu =
@@ -243,13 +288,14 @@ pub struct BenchmarkArgs {
     pub datasets: Option<PathBuf>,
     pub eval_dir: Option<PathBuf>,
     pub json: Option<PathBuf>,
-    pub seed: u64,
+    pub seed: Option<u64>,
     pub save: Option<PathBuf>,
 }
 
-pub fn benchmark_cmd(suite: &str, args: &BenchmarkArgs, adapt: &AdaptArgs) -> Result<(), String> {
-    let encoder = Arc::new(load_encoder(args.encoder.as_deref())?);
-    let config = adapt.config(&encoder.info().name, args.seed);
+pub fn benchmark_cmd(suite: &str, args: &BenchmarkArgs, options: &TrainOptions) -> Result<(), String> {
+    let base = options.base_config()?;
+    let encoder = Arc::new(load_encoder(Some(args.encoder.as_deref().unwrap_or(&base.encoder)))?);
+    let config = options.config(base, &encoder.info().name, args.seed);
     let mut options = BenchmarkOptions::default();
     if let Some(d) = &args.datasets {
         options.datasets = d.clone();
