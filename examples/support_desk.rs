@@ -33,7 +33,7 @@ pub fn load_model() -> Result<Nlu, entendu::Error> {
     let mut announced = false;
     let (nlu, retrained) = Nlu::load_or_retrain("models/support", encoder, &mut |stage, _, _| {
         if !announced {
-            eprintln!("(first run with this encoder: retraining the support model, about four minutes: {stage}…)");
+            eprintln!("(first run with this encoder: retraining the support model, about five minutes: {stage}…)");
             announced = true;
         }
     })?;

@@ -288,7 +288,7 @@ impl Nlu {
     ///
     /// This is what lets a model shipped with an application run on either copy of its
     /// encoder (the hub's f32 weights, or the offline 4-bit-derived ones); retraining the
-    /// support model takes about four minutes on two cores. Adaptation would make that half an
+    /// support model takes about five minutes on two cores. Adaptation would make that half an
     /// hour on first use, so the retrained model is the frozen-encoder one (a warning says so
     /// through `tracing`); train with `--adapt` for the adapted one.
     ///

@@ -364,7 +364,7 @@ fn trim_lead(mut candidate: Entity, support: impl Fn(usize, usize) -> Option<f32
 /// match but not the data's entity (see [`Reading::trim_unsupported_lead`]). Written by hand on
 /// purpose, like [`DANGLING_WORDS`].
 const LEADING_WORDS: &[&str] = &[
-    "à", "au", "ce", "cet", "cette", "de", "dès", "du", "en", "l'", "la", "le", "les", "pour", "a", "at", "by", "for",
+    "à", "au", "ce", "cet", "cette", "de", "dès", "du", "en", "la", "le", "les", "pour", "a", "at", "by", "for",
     "from", "on", "the", "this", "al", "del", "desde", "el", "este", "esta", "para", "ab", "am", "an", "bis", "das",
     "dem", "den", "der", "diesen", "dieser", "diesem", "für", "im", "um", "vom", "zum", "op", "voor",
 ];
