@@ -505,8 +505,6 @@ impl Nlu {
         Self { encoder, intent, signals, declared, tagger, adapter, manifest, cache }
     }
 
-    /// The tagger's entities, valued like declared ones where a declared lookup or synonym
-    /// matches their text (the canonical value), else by their text.
     /// An intent that declares signals (`talk_to_human` carries `wants_human`) activates them
     /// when it is the decision: the head scores each message on its own and may miss one
     /// ("DONNEZ MOI UN HUMAIN"), but the data says the intent always carries it. The score
@@ -524,6 +522,8 @@ impl Nlu {
         }
     }
 
+    /// The tagger's entities, valued like declared ones where a declared lookup or synonym
+    /// matches their text (the canonical value), else by their text.
     fn valued_like_declared(&self, mut found: Vec<Entity>) -> Vec<Entity> {
         for entity in &mut found {
             if let Some(value) = self.declared.canonical(&entity.entity, &entity.text) {
