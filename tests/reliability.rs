@@ -517,8 +517,10 @@ fn a_damaged_or_foreign_manifest_is_refused_clearly() {
     assert!(message.contains("not valid JSON") && message.contains("train it again"), "{message}");
     let message = refused("");
     assert!(message.contains("manifest.json"), "{message}");
-    let message = refused(&good.replace("\"format_version\": 1", "\"format_version\": 2"));
-    assert!(message.contains("format version 2,") && message.contains("retrain"), "{message}");
+    let newer = entendu::model::FORMAT_VERSION + 1;
+    let current = format!("\"format_version\": {}", entendu::model::FORMAT_VERSION);
+    let message = refused(&good.replace(&current, &format!("\"format_version\": {newer}")));
+    assert!(message.contains(&format!("format version {newer},")) && message.contains("retrain"), "{message}");
     let value: serde_json::Value = serde_json::from_str(&good).unwrap();
     let sha = value["files"]["weights.safetensors"].as_str().unwrap();
     let message = refused(&good.replace(sha, &"0".repeat(64)));

@@ -9,8 +9,8 @@
 //!
 //! - **time**: the frozen lower layers run once per utterance, their outputs are cached, and
 //!   each epoch runs only the top layers forward and backward;
-//! - **size**: the adapter is the top layers alone, stored in f16 (3.5 MB a layer for
-//!   multilingual-e5-small);
+//! - **size**: the adapter is the top layers alone, its weight matrices stored in int8 with a
+//!   scale per row, the rest in f16 (1.8 MB a layer for multilingual-e5-small);
 //! - **memory**: many bots share one base encoder; each model holds only its adapter.
 //!
 //! The adapted layers feed the intent head only. Fitted to the intents, they lose what the
@@ -146,7 +146,7 @@ pub type TagsOf<'a> = dyn Fn(usize, &[(usize, usize)]) -> Vec<usize> + 'a;
 /// Adapted top layers, ready to run, and their stored form.
 pub struct Adapter {
     upper: UpperLayers,
-    /// The weights in f16, as saved; `upper` holds exactly these values in f32.
+    /// The weights as saved (see [`store`]); `upper` holds exactly their values in f32.
     stored: HashMap<String, Tensor>,
     meta: AdapterMeta,
 }
@@ -165,7 +165,8 @@ impl Adapter {
         &self.meta
     }
 
-    /// Named tensors for the artifact (`adapter.encoder.layer.{i}.…`, f16).
+    /// Named tensors for the artifact (`adapter.encoder.layer.{i}.…`): weight matrices as
+    /// offset int8 with their `….scale` rows (see [`store`]), the rest f16.
     pub fn to_tensors(&self) -> HashMap<String, Tensor> {
         self.stored.iter().map(|(name, t)| (format!("{PREFIX}{name}"), t.clone())).collect()
     }
@@ -181,12 +182,66 @@ impl Adapter {
     }
 }
 
-/// f32 inference layers from stored (f16) tensors.
-fn build_inference_layers(encoder: &Encoder, stored: &HashMap<String, Tensor>, from: usize) -> Result<UpperLayers> {
+/// Suffix of the per-row scales of a weight matrix stored in int8.
+const SCALE_SUFFIX: &str = ".scale";
+
+/// The tensors to store for trained parameter `name`: a weight matrix `[n, k]` as int8 with one
+/// scale per output row (`q = round(w / s)`, `s = max |w_row| / 127`), held in a `U8` tensor as
+/// `q + 128` because candle has no signed 8-bit type, and its scales under `name.scale`; any
+/// other parameter (biases, LayerNorm) in f16.
+///
+/// Why int8: it halves the adapter (a bot's model is mostly its adapter), and the encoder's
+/// int8 engine quantises these matrices per row anyway, so what is lost in storage is about
+/// what inference loses already (measured in the commit that introduced it).
+fn store(name: &str, t: &Tensor) -> Result<Vec<(String, Tensor)>> {
+    if t.rank() != 2 || !name.ends_with("weight") {
+        return Ok(vec![(name.to_string(), t.to_dtype(DType::F16)?)]);
+    }
+    let rows = t.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    let (n, k) = (rows.len(), rows.first().map_or(0, Vec::len));
+    let mut codes = Vec::with_capacity(n * k);
+    let mut scales = Vec::with_capacity(n);
+    for row in &rows {
+        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        codes.extend(row.iter().map(|v| ((v / scale).round().clamp(-127.0, 127.0) as i32 + 128) as u8));
+        scales.push(scale);
+    }
+    let device = t.device();
+    Ok(vec![
+        (name.to_string(), Tensor::from_vec(codes, (n, k), device)?),
+        (format!("{name}{SCALE_SUFFIX}"), Tensor::from_vec(scales, n, device)?),
+    ])
+}
+
+/// The f32 parameters back from stored tensors: int8 matrices times their row scales, f16 (or,
+/// from models of format 1, f16 matrices too) widened.
+fn unstore(stored: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
     let mut f32s = HashMap::with_capacity(stored.len());
     for (name, t) in stored {
-        f32s.insert(name.clone(), t.to_dtype(DType::F32)?);
+        if name.ends_with(SCALE_SUFFIX) {
+            continue;
+        }
+        let value = match t.dtype() {
+            DType::U8 => {
+                let scales = stored.get(&format!("{name}{SCALE_SUFFIX}")).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "the adapter's {name} is int8 without its {SCALE_SUFFIX}: the model is damaged, train it again"
+                    ))
+                })?;
+                let codes = t.to_dtype(DType::F32)?.affine(1.0, -128.0)?;
+                codes.broadcast_mul(&scales.to_dtype(DType::F32)?.unsqueeze(1)?)?
+            }
+            _ => t.to_dtype(DType::F32)?,
+        };
+        f32s.insert(name.clone(), value);
     }
+    Ok(f32s)
+}
+
+/// f32 inference layers from stored tensors (see [`store`]).
+fn build_inference_layers(encoder: &Encoder, stored: &HashMap<String, Tensor>, from: usize) -> Result<UpperLayers> {
+    let f32s = unstore(stored)?;
     let misfit = |e: &dyn std::fmt::Display| {
         Error::InvalidArgument(format!("the adapter does not fit encoder {} ({e})", encoder.info().name))
     };
@@ -470,11 +525,11 @@ pub fn adapt(
     }
     progress(&stage, total_steps, total_steps);
 
-    // Keep the best epoch, rounded to f16 as stored, so that what the heads train on is
-    // exactly what a loaded model computes.
+    // Keep the best epoch, rounded as stored, so that what the heads train on is exactly what
+    // a loaded model computes.
     let mut stored = HashMap::with_capacity(vars.len());
     for ((name, _), t) in vars.iter().zip(best.2) {
-        stored.insert(name.clone(), t.to_dtype(DType::F16)?);
+        stored.extend(store(name, &t)?);
     }
     let upper = build_inference_layers(encoder, &stored, from)?;
     let mut embeddings = Array2::<f32>::zeros((texts.len(), dim));
@@ -617,7 +672,7 @@ mod tests {
         let (adapter, _) = adapt(&encoder, &texts, &[0, 1, 2, 2], 3, None, &config, 5, &mut |_, _, _| {}).unwrap();
         assert!(adapter.layers().compiled.is_some(), "a trained adapter runs on the engine");
         // The same weights on candle alone.
-        let f32s = adapter.stored.iter().map(|(n, t)| (n.clone(), t.to_dtype(DType::F32).unwrap())).collect();
+        let f32s = unstore(&adapter.stored).unwrap();
         let vb = VarBuilder::from_tensors(f32s, DType::F32, &Device::Cpu);
         let on_candle =
             UpperLayers::load(vb, encoder.config(), adapter.meta().from_layer, Precision::default()).unwrap();
@@ -760,7 +815,49 @@ mod tests {
         // Round trip through the artifact's tensors.
         let again = Adapter::from_tensors(&encoder, &a.to_tensors(), a.meta().clone()).unwrap();
         assert_eq!(encoder.embed_batch_with(&refs, Some(again.layers())).unwrap(), ea);
-        // The adapter's stored weights are f16.
-        assert!(a.to_tensors().values().all(|t| t.dtype() == DType::F16));
+        // Stored: weight matrices in int8 with their scales, the rest in f16.
+        let tensors = a.to_tensors();
+        for (name, t) in &tensors {
+            let expected = if t.rank() == 2 {
+                DType::U8
+            } else if name.ends_with(SCALE_SUFFIX) {
+                DType::F32
+            } else {
+                DType::F16
+            };
+            assert_eq!(t.dtype(), expected, "{name}");
+        }
+        assert!(tensors.values().any(|t| t.rank() == 2));
+    }
+
+    #[test]
+    fn weight_matrices_are_stored_in_int8_within_half_a_step_and_f16_ones_still_load() {
+        let values: Vec<f32> = (0..6 * 5).map(|i| ((i * 37 % 23) as f32 - 11.0) / 8.0).collect();
+        let mut zero_row = values.clone();
+        zero_row[..5].fill(0.0);
+        let matrix = Tensor::from_vec(zero_row.clone(), (6, 5), &Device::Cpu).unwrap();
+        let bias = Tensor::from_vec(vec![0.5f32, -0.25], 2, &Device::Cpu).unwrap();
+        let mut stored = HashMap::new();
+        stored.extend(store("layer.0.dense.weight", &matrix).unwrap());
+        stored.extend(store("layer.0.dense.bias", &bias).unwrap());
+        assert_eq!(stored["layer.0.dense.weight"].dtype(), DType::U8);
+        assert_eq!(stored["layer.0.dense.bias"].dtype(), DType::F16);
+        let back = unstore(&stored).unwrap();
+        assert_eq!(back.len(), 2, "the scales are not parameters");
+        let rows = back["layer.0.dense.weight"].to_vec2::<f32>().unwrap();
+        assert_eq!(rows[0], vec![0.0; 5], "an all-zero row stays zero");
+        for (row, original) in rows.iter().zip(zero_row.chunks(5)) {
+            let step = original.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+            for (got, want) in row.iter().zip(original) {
+                assert!((got - want).abs() <= step / 2.0 + 1e-6, "{got} vs {want}");
+            }
+        }
+        assert_eq!(back["layer.0.dense.bias"].to_vec1::<f32>().unwrap(), vec![0.5, -0.25]);
+        // Format 1 stored matrices in f16: read as they are.
+        let old = HashMap::from([("w.weight".to_string(), matrix.to_dtype(DType::F16).unwrap())]);
+        assert_eq!(unstore(&old).unwrap()["w.weight"].to_vec2::<f32>().unwrap()[1], zero_row[5..10].to_vec());
+        // An int8 matrix without its scales is a damaged model, said so.
+        stored.remove("layer.0.dense.weight.scale");
+        assert!(unstore(&stored).unwrap_err().to_string().contains("damaged"));
     }
 }

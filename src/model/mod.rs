@@ -14,8 +14,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// Version of the artifact layout; a model with another version is refused with a hint.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the artifact layout written; a model of a version outside
+/// [`OLDEST_READABLE_VERSION`]`..=FORMAT_VERSION` is refused with a hint. Version 2 stores the
+/// adapter's weight matrices in int8 (version 1: f16), so an older entendu refuses it clearly
+/// instead of misreading it.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest artifact layout this version still reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Manifest file name.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Weight file name.
@@ -39,8 +44,8 @@ pub struct Manifest {
     /// in models trained without entity annotations, and in those saved before the tagger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tagger: Option<crate::entity::learned::TaggerMeta>,
-    /// The encoder adaptation (its adapted top layers are under `adapter.`, in f16); absent in
-    /// models trained on the frozen encoder.
+    /// The encoder adaptation (its adapted top layers are under `adapter.`: int8 matrices and
+    /// f16 vectors since format 2); absent in models trained on the frozen encoder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<crate::encoder::adapt::AdapterMeta>,
     /// Per-intent settings from the training data (required entities, descriptions).
@@ -127,12 +132,12 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         message: format!("not valid JSON ({e}); the model is damaged: train it again"),
     })?;
     let found = version.get("format_version").and_then(|v| v.as_u64());
-    if found != Some(FORMAT_VERSION as u64) {
+    if !found.is_some_and(|v| (u64::from(OLDEST_READABLE_VERSION)..=u64::from(FORMAT_VERSION)).contains(&v)) {
         return Err(Error::Artifact {
             path: manifest_path,
             message: format!(
-                "model format version {}, this entendu reads version {FORMAT_VERSION}; retrain with this version \
-                 (`entendu train`)",
+                "model format version {}, this entendu reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}; \
+                 retrain with this version (`entendu train`), or use the entendu that trained it",
                 found.map_or_else(|| "missing".to_string(), |v| v.to_string())
             ),
         });
