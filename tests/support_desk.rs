@@ -69,3 +69,23 @@ fn a_scripted_session_covers_every_policy_branch() {
     assert!(transcript.contains("Vous souhaitez :\nbot>   1. "), "{transcript}");
     assert!(transcript.ends_with("bot> Au revoir, et merci de votre visite !\n"));
 }
+
+/// On a machine whose copy of the encoder differs from ours, `load_or_retrain` retrains the
+/// bundled model from the files its manifest records: they must be found, relative to the model,
+/// in a fresh clone, and unchanged since the model was trained.
+#[test]
+fn the_bundled_model_records_training_files_a_clone_can_find() {
+    use sha2::{Digest, Sha256};
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("models/support/manifest.json").unwrap()).unwrap();
+    let files = manifest["training_files"].as_array().unwrap();
+    assert!(!files.is_empty());
+    for file in files {
+        let relative = file["path"].as_str().unwrap();
+        assert!(!std::path::Path::new(relative).is_absolute(), "{relative}");
+        let path = std::path::Path::new("models/support").join(relative);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sha, file["sha256"].as_str().unwrap(), "{} changed since the model was trained", path.display());
+    }
+}
