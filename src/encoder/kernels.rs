@@ -43,6 +43,56 @@ fn row_blocks(m: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
     (0..m).step_by(ROW_BLOCK).map(move |start| start..(start + ROW_BLOCK).min(m))
 }
 
+/// Inputs per slice of the f32 kernels: the weights of one slice of 4 panels (32 KB) stay in
+/// L1 while every row tile of a block passes over them.
+#[cfg(target_arch = "x86_64")]
+const F32_K_BLOCK: usize = 128;
+
+/// What one tile of an f32 kernel adds up: the inputs `k0..k1` of `out[m × n] += x[m × k] · Wᵀ`,
+/// `W` packed in panels (see `F32Weights::Panels`).
+#[cfg(target_arch = "x86_64")]
+struct F32Slice {
+    x: *const f32,
+    w: *const f32,
+    out: *mut f32,
+    k: usize,
+    n: usize,
+    k0: usize,
+    k1: usize,
+}
+
+/// The walk both f32 kernels share: blocks of rows, slices of [`F32_K_BLOCK`] inputs, then
+/// the tiles of [`for_each_tile`], each called as `tile(slice, row, rows, panel, panels)`.
+/// Asserts the bounds the kernels' pointer arithmetic relies on.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn for_each_f32_tile(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    packed: &[f32],
+    n: usize,
+    out: &mut [f32],
+    mut tile: impl FnMut(&F32Slice, usize, usize, usize, usize),
+) {
+    let panels = n.div_ceil(PANEL);
+    assert!(x.len() >= m * k && out.len() >= m * n && packed.len() >= panels * k * PANEL);
+    for block in row_blocks(m) {
+        for k0 in (0..k).step_by(F32_K_BLOCK) {
+            let slice = F32Slice {
+                x: x.as_ptr(),
+                w: packed.as_ptr(),
+                out: out.as_mut_ptr(),
+                k,
+                n,
+                k0,
+                k1: (k0 + F32_K_BLOCK).min(k),
+            };
+            for_each_tile(block.clone(), panels, |row, nr, panel, np| tile(&slice, row, nr, panel, np));
+        }
+    }
+}
+
 /// Below this many multiply-adds, one thread beats splitting the work: waking rayon's sleeping
 /// workers costs tens of microseconds, about what a 1536×384 product on 12 tokens takes
 /// (measured: a short utterance took 5.9 ms on 2 threads, 4.6 ms on one, at 2²¹).
@@ -588,65 +638,35 @@ impl F32Linear {
 /// registers, the same shape as the int8 kernel's.
 #[cfg(target_arch = "x86_64")]
 mod f32_avx512 {
-    use super::{for_each_tile, row_blocks, PANEL};
+    use super::{for_each_f32_tile, F32Slice, PANEL};
     use std::arch::x86_64::*;
 
     /// `out[m × n] += x[m × k] · Wᵀ` with `W` packed in panels (see `F32Weights::Panels`).
     /// Safety: the CPU has AVX-512 F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn accumulate(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
-        let panels = n.div_ceil(PANEL);
-        assert!(x.len() >= m * k && out.len() >= m * n && packed.len() >= panels * k * PANEL);
-        for block in row_blocks(m) {
-            // Slices of K_BLOCK inputs: the weights of one slice of 4 panels (32 KB) stay in
-            // L1 while every row tile of the block passes over them.
-            for k0 in (0..k).step_by(K_BLOCK) {
-                let t = Tile {
-                    x: x.as_ptr(),
-                    w: packed.as_ptr(),
-                    out: out.as_mut_ptr(),
-                    k,
-                    n,
-                    k0,
-                    k1: (k0 + K_BLOCK).min(k),
-                };
-                for_each_tile(block.clone(), panels, |row, nr, panel, np| {
-                    // SAFETY: row + nr <= m, panel + np <= panels, k1 <= k: inside the slices.
-                    unsafe {
-                        match (nr, np) {
-                            (6, 4) => t.run::<6, 4>(row, panel),
-                            (5, 4) => t.run::<5, 4>(row, panel),
-                            (4, 4) => t.run::<4, 4>(row, panel),
-                            (3, 4) => t.run::<3, 4>(row, panel),
-                            (2, 4) => t.run::<2, 4>(row, panel),
-                            (1, 4) => t.run::<1, 4>(row, panel),
-                            (r, p) => t.run_any(r, p, row, panel),
-                        }
-                    }
-                });
+        for_each_f32_tile(x, m, k, packed, n, out, |t, row, nr, panel, np| {
+            // SAFETY: row + nr <= m, panel + np <= panels, k1 <= k: inside the slices (the
+            // walk asserts their sizes).
+            unsafe {
+                match (nr, np) {
+                    (6, 4) => t.run512::<6, 4>(row, panel),
+                    (5, 4) => t.run512::<5, 4>(row, panel),
+                    (4, 4) => t.run512::<4, 4>(row, panel),
+                    (3, 4) => t.run512::<3, 4>(row, panel),
+                    (2, 4) => t.run512::<2, 4>(row, panel),
+                    (1, 4) => t.run512::<1, 4>(row, panel),
+                    (r, p) => t.run512_edge(r, p, row, panel),
+                }
             }
-        }
+        });
     }
 
-    /// Inputs per slice (see `accumulate`).
-    const K_BLOCK: usize = 128;
-
-    struct Tile {
-        x: *const f32,
-        w: *const f32,
-        out: *mut f32,
-        k: usize,
-        n: usize,
-        /// The slice of inputs `k0..k1` this tile adds up.
-        k0: usize,
-        k1: usize,
-    }
-
-    impl Tile {
+    impl F32Slice {
         /// `R` rows × `P` panels, all accumulators in registers.
         #[target_feature(enable = "avx512f")]
         #[inline]
-        unsafe fn run<const R: usize, const P: usize>(&self, row: usize, panel: usize) {
+        unsafe fn run512<const R: usize, const P: usize>(&self, row: usize, panel: usize) {
             let panel_len = self.k * PANEL;
             let mut acc = [[_mm512_setzero_ps(); P]; R];
             // SAFETY (whole body): the caller keeps row + R <= m and panel + P <= panels.
@@ -680,19 +700,19 @@ mod f32_avx512 {
 
         /// Partial tiles at the edges (fewer than 4 panels left), one panel at a time.
         #[target_feature(enable = "avx512f")]
-        unsafe fn run_any(&self, rows: usize, panels: usize, row: usize, panel: usize) {
+        unsafe fn run512_edge(&self, rows: usize, panels: usize, row: usize, panel: usize) {
             for p in panel..panel + panels {
                 // SAFETY: the caller's bounds, one panel at a time.
                 unsafe {
                     match rows {
-                        6 => self.run::<6, 1>(row, p),
-                        5 => self.run::<5, 1>(row, p),
-                        4 => self.run::<4, 1>(row, p),
-                        3 => self.run::<3, 1>(row, p),
-                        2 => self.run::<2, 1>(row, p),
+                        6 => self.run512::<6, 1>(row, p),
+                        5 => self.run512::<5, 1>(row, p),
+                        4 => self.run512::<4, 1>(row, p),
+                        3 => self.run512::<3, 1>(row, p),
+                        2 => self.run512::<2, 1>(row, p),
                         _ => {
                             for r in row..row + rows {
-                                self.run::<1, 1>(r, p);
+                                self.run512::<1, 1>(r, p);
                             }
                         }
                     }
@@ -709,68 +729,40 @@ mod f32_avx512 {
 /// short utterance (a dozen rows) that packing, not the arithmetic, was the cost.
 #[cfg(target_arch = "x86_64")]
 mod f32_avx2 {
-    use super::{for_each_tile, row_blocks, PANEL};
+    use super::{for_each_f32_tile, F32Slice, PANEL};
     use std::arch::x86_64::*;
-
-    /// Inputs per slice: one panel's slice (8 KB) stays in L1 while the row tiles pass.
-    const K_BLOCK: usize = 128;
 
     /// `out[m × n] += x[m × k] · Wᵀ` with `W` packed in panels (see `F32Weights::Panels`).
     /// Safety: the CPU has AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn accumulate(x: &[f32], m: usize, k: usize, packed: &[f32], n: usize, out: &mut [f32]) {
-        let panels = n.div_ceil(PANEL);
-        assert!(x.len() >= m * k && out.len() >= m * n && packed.len() >= panels * k * PANEL);
-        for block in row_blocks(m) {
-            for k0 in (0..k).step_by(K_BLOCK) {
-                let t = Tile {
-                    x: x.as_ptr(),
-                    w: packed.as_ptr(),
-                    out: out.as_mut_ptr(),
-                    k,
-                    n,
-                    k0,
-                    k1: (k0 + K_BLOCK).min(k),
-                };
-                for_each_tile(block.clone(), panels, |row, nr, panel, np| {
-                    for p in panel..panel + np {
-                        // SAFETY: row + nr <= m, p < panels, k1 <= k: inside the slices.
-                        unsafe {
-                            match nr {
-                                6 => t.run::<6>(row, p),
-                                5 => t.run::<5>(row, p),
-                                4 => t.run::<4>(row, p),
-                                3 => t.run::<3>(row, p),
-                                2 => t.run::<2>(row, p),
-                                _ => {
-                                    for r in row..row + nr {
-                                        t.run::<1>(r, p);
-                                    }
-                                }
+        for_each_f32_tile(x, m, k, packed, n, out, |t, row, nr, panel, np| {
+            for p in panel..panel + np {
+                // SAFETY: row + nr <= m, p < panels, k1 <= k: inside the slices (the walk
+                // asserts their sizes).
+                unsafe {
+                    match nr {
+                        6 => t.run256::<6>(row, p),
+                        5 => t.run256::<5>(row, p),
+                        4 => t.run256::<4>(row, p),
+                        3 => t.run256::<3>(row, p),
+                        2 => t.run256::<2>(row, p),
+                        _ => {
+                            for r in row..row + nr {
+                                t.run256::<1>(r, p);
                             }
                         }
                     }
-                });
+                }
             }
-        }
+        });
     }
 
-    struct Tile {
-        x: *const f32,
-        w: *const f32,
-        out: *mut f32,
-        k: usize,
-        n: usize,
-        /// The slice of inputs `k0..k1` this tile adds up.
-        k0: usize,
-        k1: usize,
-    }
-
-    impl Tile {
+    impl F32Slice {
         /// `R` rows × one panel, all accumulators in registers.
         #[target_feature(enable = "avx2,fma")]
         #[inline]
-        unsafe fn run<const R: usize>(&self, row: usize, panel: usize) {
+        unsafe fn run256<const R: usize>(&self, row: usize, panel: usize) {
             let mut acc = [[_mm256_setzero_ps(); 2]; R];
             // SAFETY (whole body): the caller keeps row + R <= m and panel < panels.
             unsafe {
