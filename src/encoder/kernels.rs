@@ -1,10 +1,11 @@
-//! The inference engine's matrix products: int8 weights × int8 activations with f32 rescaling,
-//! and f32 by an AVX-512 kernel of the same shape (through the `gemm` crate on other CPUs).
+//! The inference engine's matrix products: int8 weights × int8 activations with f32 rescaling
+//! (AVX-512 VNNI, AVX2 or portable kernels), and f32 by AVX-512 or AVX2 kernels over the same
+//! panels (through the `gemm` crate on other CPUs).
 //!
 //! Written by hand on purpose: candle has no int8 × int8 CPU matmul (its `QMatMul` quantises
 //! activations into 32-value blocks and runs AVX2 dot products one output at a time), while one
-//! AVX-512 VNNI instruction (`vpdpbusd`) does 64 multiply-adds on bytes. The portable kernel
-//! computes the very same integer sums, so both give bit-identical results.
+//! AVX-512 VNNI instruction (`vpdpbusd`) does 64 multiply-adds on bytes. The AVX2 and portable
+//! kernels compute the very same integer sums, so all three give bit-identical results.
 //!
 //! Quantisation: each weight row (output feature) is scaled symmetrically to -127..=127; each
 //! activation row (token) likewise, then shifted by +128 to the unsigned bytes VNNI wants. The
@@ -111,7 +112,8 @@ pub(crate) struct Int8Linear {
     panels: usize,
     packed: Vec<i8>,
     scales: Vec<f32>,
-    /// `128 · Σ_k q[n][k]` per output, the correction for the activations' +128 shift.
+    /// `128 · Σ_k q[n][k]` per output, the correction for the activations' +128 shift; zero
+    /// past `n`, to the end of the last panel.
     shift_correction: Vec<i32>,
     bias: Vec<f32>,
 }
@@ -136,7 +138,7 @@ impl Int8Linear {
         let groups = k_padded / 4;
         let mut packed = vec![0i8; panels * groups * PANEL * 4];
         let mut scales = vec![1.0f32; n];
-        let mut shift_correction = vec![0i32; n];
+        let mut shift_correction = vec![0i32; panels * PANEL];
         for (row, values) in weight.chunks_exact(k).take(n).enumerate() {
             let max = max_abs(values);
             let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
@@ -177,7 +179,8 @@ impl Int8Linear {
         let run = |first_panel: usize, chunk: &mut [i32]| {
             let count = chunk.len() / (m * PANEL);
             let weights = &self.packed[first_panel * panel_weights..(first_panel + count) * panel_weights];
-            panel_sums(activations, m, self.k_padded, weights, count, chunk);
+            let shift = &self.shift_correction[first_panel * PANEL..(first_panel + count) * PANEL];
+            panel_sums(activations, m, self.k_padded, weights, shift, count, chunk);
         };
         let macs = m * self.n * self.k;
         let threads = rayon::current_num_threads();
@@ -330,20 +333,48 @@ fn round_to_i32(v: f32) -> i32 {
     (v + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32
 }
 
-/// The i32 sums of `panels` consecutive panels, laid out `[panel][row][lane]`.
-fn panel_sums(activations: &[u8], m: usize, k_padded: usize, weights: &[i8], panels: usize, sums: &mut [i32]) {
+/// The i32 sums `Σ (q + 128)·w` of `panels` consecutive panels, laid out `[panel][row][lane]`.
+/// `shift` holds the panels' `128 · Σ w` per output (what the AVX2 kernel, which sums `q·w`,
+/// adds back).
+#[allow(clippy::too_many_arguments)]
+fn panel_sums(
+    activations: &[u8],
+    m: usize,
+    k_padded: usize,
+    weights: &[i8],
+    shift: &[i32],
+    panels: usize,
+    sums: &mut [i32],
+) {
     assert!(activations.len() >= m * k_padded && sums.len() >= panels * m * PANEL);
-    assert!(weights.len() >= panels * k_padded * PANEL);
+    assert!(weights.len() >= panels * k_padded * PANEL && shift.len() >= panels * PANEL);
     #[cfg(target_arch = "x86_64")]
     {
         if vnni_available() {
-            // SAFETY: the CPU has the features `panel_sums_vnni` is compiled for (checked just
+            // SAFETY: the CPU has the features `vnni::panel_sums` is compiled for (checked just
             // above), and the asserts bound every pointer it reads and writes.
             unsafe { vnni::panel_sums(activations, m, k_padded, weights, panels, sums) };
             return;
         }
+        if avx2_available() {
+            // SAFETY: as above, for AVX2.
+            unsafe { int8_avx2::panel_sums(activations, m, k_padded, weights, shift, panels, sums) };
+            return;
+        }
     }
     panel_sums_portable(activations, m, k_padded, weights, panels, sums);
+}
+
+/// Whether this CPU has AVX2 (the int8 kernel below VNNI).
+pub(crate) fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Whether this CPU has AVX-512 F, BW, VL and DQ (the engine's element-wise code uses them).
@@ -501,6 +532,118 @@ mod vnni {
                         let at = ((self.panel + j) * self.m + self.row + i) * PANEL;
                         _mm512_storeu_si512(self.s.add(at).cast(), *c);
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The int8 sums on AVX2, for CPUs without VNNI: tiles of at most 4 rows × 1 panel (two
+/// 8-lane registers of i32 per row).
+///
+/// `vpmaddubsw` multiplies unsigned bytes by signed ones into i16 pairs, and the pairs of
+/// `(q + 128)·w` would saturate (2 · 255 · 127 > 32767). So each activation's sign moves onto
+/// the weight (`vpsignb`) and its magnitude, at most 128, stays unsigned: 2 · 128 · 127 = 32512
+/// fits, and the sums `Σ q·w` are exact. `vpmaddwd` by ones widens the pairs to i32, and the
+/// panel's `128 · Σ w` is added at the end: the same sums as the VNNI and portable kernels.
+#[cfg(target_arch = "x86_64")]
+mod int8_avx2 {
+    use super::{for_each_tile, row_blocks, PANEL};
+    use std::arch::x86_64::*;
+
+    /// See [`super::panel_sums`]. Safety: the CPU has AVX2 and the slices hold `m × k_padded`
+    /// activations, `panels` packed panels, `panels × 16` shifts and `panels × m × 16` sums.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn panel_sums(
+        activations: &[u8],
+        m: usize,
+        k_padded: usize,
+        weights: &[i8],
+        shift: &[i32],
+        panels: usize,
+        sums: &mut [i32],
+    ) {
+        let t = Sums {
+            a: activations.as_ptr(),
+            w: weights.as_ptr(),
+            shift: shift.as_ptr(),
+            s: sums.as_mut_ptr(),
+            m,
+            k_padded,
+        };
+        for block in row_blocks(m) {
+            for_each_tile(block, panels, |row, nr, panel, np| {
+                for p in panel..panel + np {
+                    // SAFETY: row + nr <= m and p < panels: inside the slices. Six rows
+                    // would need 12 accumulators beside the weights, the broadcast and its
+                    // temporaries: more than AVX2's 16 registers, so they go as 3 + 3.
+                    unsafe {
+                        match nr {
+                            6 => {
+                                t.run::<3>(row, p);
+                                t.run::<3>(row + 3, p);
+                            }
+                            5 => {
+                                t.run::<3>(row, p);
+                                t.run::<2>(row + 3, p);
+                            }
+                            4 => t.run::<4>(row, p),
+                            3 => t.run::<3>(row, p),
+                            2 => t.run::<2>(row, p),
+                            _ => {
+                                for r in row..row + nr {
+                                    t.run::<1>(r, p);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    struct Sums {
+        a: *const u8,
+        w: *const i8,
+        shift: *const i32,
+        s: *mut i32,
+        m: usize,
+        k_padded: usize,
+    }
+
+    impl Sums {
+        /// `R` rows × one panel of sums, all accumulators in registers.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        unsafe fn run<const R: usize>(&self, row: usize, panel: usize) {
+            let groups = self.k_padded / 4;
+            let ones = _mm256_set1_epi16(1);
+            let flip = _mm256_set1_epi8(i8::MIN);
+            let mut acc = [[_mm256_setzero_si256(); 2]; R];
+            // SAFETY (whole body): the caller keeps row + R <= m and panel < panels.
+            unsafe {
+                let w0 = self.w.add(panel * groups * PANEL * 4);
+                let a0 = self.a.add(row * self.k_padded);
+                for group in 0..groups {
+                    let low = _mm256_loadu_si256(w0.add(group * PANEL * 4).cast());
+                    let high = _mm256_loadu_si256(w0.add(group * PANEL * 4 + 32).cast());
+                    for (i, acc_row) in acc.iter_mut().enumerate() {
+                        let four = a0.add(i * self.k_padded + group * 4).cast::<i32>().read_unaligned();
+                        // The bytes hold q + 128: flipping the top bit gives q as i8.
+                        let q = _mm256_xor_si256(_mm256_set1_epi32(four), flip);
+                        let magnitude = _mm256_abs_epi8(q);
+                        let pairs_low = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(low, q));
+                        let pairs_high = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(high, q));
+                        acc_row[0] = _mm256_add_epi32(acc_row[0], _mm256_madd_epi16(pairs_low, ones));
+                        acc_row[1] = _mm256_add_epi32(acc_row[1], _mm256_madd_epi16(pairs_high, ones));
+                    }
+                }
+                let shift_low = _mm256_loadu_si256(self.shift.add(panel * PANEL).cast());
+                let shift_high = _mm256_loadu_si256(self.shift.add(panel * PANEL + 8).cast());
+                for (i, acc_row) in acc.iter().enumerate() {
+                    let at = self.s.add((panel * self.m + row + i) * PANEL);
+                    _mm256_storeu_si256(at.cast(), _mm256_add_epi32(acc_row[0], shift_low));
+                    _mm256_storeu_si256(at.add(8).cast(), _mm256_add_epi32(acc_row[1], shift_high));
                 }
             }
         }
@@ -830,8 +973,54 @@ mod tests {
             let mut portable = vec![0; linear.panels * m * PANEL];
             panel_sums_portable(&scratch.activations, m, linear.k_padded, &linear.packed, linear.panels, &mut portable);
             let mut dispatched = vec![0; linear.panels * m * PANEL];
-            panel_sums(&scratch.activations, m, linear.k_padded, &linear.packed, linear.panels, &mut dispatched);
+            let shift = &linear.shift_correction;
+            panel_sums(&scratch.activations, m, linear.k_padded, &linear.packed, shift, linear.panels, &mut dispatched);
             assert_eq!(portable, dispatched, "m={m} n={n} k={k} groups={groups}");
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_int8_kernel_is_exact_even_at_the_extremes_of_the_bytes() {
+        if !avx2_available() {
+            return;
+        }
+        // Every activation byte (0 is q = -128, which `quantize_rows` never writes but the
+        // sign trick must survive) against weights at ±127: the pairs closest to saturation.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(30);
+        for &(m, n, k) in &[(1, 16, 4), (5, 40, 32), (6, 32, 64), (13, 100, 68), (97, 70, 12)] {
+            let mut weight = vec![0.0f32; n * k];
+            for (i, w) in weight.iter_mut().enumerate() {
+                *w = match i % 3 {
+                    0 => 1.0,
+                    1 => -1.0,
+                    _ => rng.random_range(-1.0f32..1.0),
+                };
+            }
+            let linear = Int8Linear::quantize(&weight, &vec![0.0; n], n, k);
+            let activations: Vec<u8> = (0..m * linear.k_padded)
+                .map(|i| match i % 4 {
+                    0 => 0,
+                    1 => 255,
+                    _ => rng.random_range(0..=255u8),
+                })
+                .collect();
+            let mut portable = vec![0; linear.panels * m * PANEL];
+            panel_sums_portable(&activations, m, linear.k_padded, &linear.packed, linear.panels, &mut portable);
+            let mut avx2 = vec![0; linear.panels * m * PANEL];
+            // SAFETY: AVX2 checked above; the slices have the sizes `panel_sums` asserts.
+            unsafe {
+                int8_avx2::panel_sums(
+                    &activations,
+                    m,
+                    linear.k_padded,
+                    &linear.packed,
+                    &linear.shift_correction,
+                    linear.panels,
+                    &mut avx2,
+                )
+            };
+            assert_eq!(portable, avx2, "m={m} n={n} k={k}");
         }
     }
 

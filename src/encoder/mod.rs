@@ -122,7 +122,7 @@ enum Tokens {
 /// read from the weight file per token). Load once and share it (`Encoder` is `Send + Sync`, so
 /// an `Arc<Encoder>` serves any number of threads).
 ///
-/// It runs on its own engine, int8 where the CPU has AVX-512 VNNI and f32 elsewhere
+/// It runs on its own engine, int8 where the CPU has AVX-512 VNNI or AVX2 and f32 elsewhere
 /// ([`InferencePrecision::default_for_this_cpu`], `ENTENDU_PRECISION=int8|f32`,
 /// [`with_precision`](Self::with_precision)). The two agree to cosine ≥ 0.99 (worst 0.9993 measured
 /// on 100 sentences with multilingual-e5-small), so a model trained under one runs under the other.
