@@ -16,7 +16,11 @@
 //! built-in's end when that is further, and takes the built-in's normalised value: the tagger
 //! learned the span conventions of the bot's own data ("le [3 décembre]", not "[le 3
 //! décembre]"), the built-in extractor knows how to turn the text into an ISO date or an
-//! amount. Before the merge, built-in and lookup matches of a type the tagger was trained on
+//! amount. Contacts are the exception (`email`, `url`, `phone_number`): their syntax, not the
+//! data's conventions, fixes where they start and end, so a learned contact overlapping a
+//! built-in one takes its whole span (the tagger may start inside `compta@atelier-brun.fr`, at
+//! a SentencePiece boundary), and a learned `email` or `url` that no built-in match confirms
+//! is dropped (a name tagged `email` has no `@`). Before the merge, built-in and lookup matches of a type the tagger was trained on
 //! must have the tagger's support ([`learned::Reading::confirms`]): the data's conventions
 //! decide what counts (`il y a 4 jours` is no date to data that annotates specific days). A
 //! supported built-in match the tagger did not tag itself stays (the tagger is weaker in
@@ -47,9 +51,16 @@ pub fn merge(mut candidates: Vec<Entity>) -> Vec<Entity> {
     // it starts late (`[hier] soir`, `[demain à] 14h`), while leading words are where the
     // data's conventions differ (`le [3 décembre]`).
     let builtin: Vec<Entity> = candidates.iter().filter(|c| c.extractor == "builtin").cloned().collect();
+    candidates.retain(|c| {
+        c.extractor != "learned" || !SYNTAX_ONLY.contains(&c.entity.as_str()) || builtin.iter().any(|b| overlaps(c, b))
+    });
     for c in candidates.iter_mut().filter(|c| c.extractor == "learned") {
         if let Some(b) = builtin.iter().filter(|b| overlaps(c, b)).max_by_key(|b| b.end - b.start) {
             c.value = b.value.clone();
+            if CONTACTS.contains(&c.entity.as_str()) {
+                (c.start, c.end, c.text) = (b.start, b.end, b.text.clone());
+                continue;
+            }
             // `b.text` is the input's `b.start..b.end`, so its tail past `c.end` is the input's too.
             if let Some(tail) = b.text.get(c.end.saturating_sub(b.start)..).filter(|_| b.end > c.end) {
                 c.text.push_str(tail);
@@ -99,6 +110,12 @@ pub fn merge(mut candidates: Vec<Entity>) -> Vec<Entity> {
     taken.sort_by_key(|e| e.start);
     taken
 }
+
+/// Built-in types whose extent their syntax fixes: a learned one takes the built-in match's span.
+const CONTACTS: [&str; 3] = ["email", "url", "phone_number"];
+/// Built-in types no text is without a built-in match: a learned one with none is a mistake.
+/// (Not `phone_number`: numbers are written in more ways than the built-in extractor knows.)
+const SYNTAX_ONLY: [&str; 2] = ["email", "url"];
 
 /// Whether two entity types name the same kind of thing for the merge: equal, or both
 /// temporal (a `date` annotated with its time, `[demain à 14h](date)`, is a built-in `datetime`).
@@ -161,6 +178,26 @@ mod tests {
         let merged = merge(vec![learned, builtin]);
         assert_eq!(merged.len(), 1);
         assert_eq!((merged[0].text.as_str(), merged[0].end), ("06 12 34 56 78", 17));
+    }
+
+    #[test]
+    fn a_learned_contact_takes_the_builtin_span_and_needs_one() {
+        let input = "écrivez à compta@atelier-brun.fr, Sophie Martel";
+        let at = |entity: &str, text: &str, extractor: &str| {
+            let start = input.find(text).unwrap_or(0);
+            Entity { text: text.into(), ..e(entity, start, start + text.len(), extractor) }
+        };
+        let merged = merge(vec![
+            at("email", "@atelier-brun.fr", "learned"),
+            at("email", "compta@atelier-brun.fr", "builtin"),
+            at("email", "Sophie Martel", "learned"),
+        ]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!((merged[0].text.as_str(), merged[0].extractor.as_str()), ("compta@atelier-brun.fr", "learned"));
+        assert_eq!(&input[merged[0].start..merged[0].end], merged[0].text);
+        // A learned phone number stays without a built-in match: the formats are too many.
+        let merged = merge(vec![at("phone_number", "Sophie Martel", "learned")]);
+        assert_eq!(merged.len(), 1);
     }
 
     #[test]
