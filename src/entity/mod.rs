@@ -20,7 +20,9 @@
 //! data's conventions, fixes where they start and end, so a learned contact overlapping a
 //! built-in one takes its whole span (the tagger may start inside `compta@atelier-brun.fr`, at
 //! a SentencePiece boundary), and a learned `email` or `url` that no built-in match confirms
-//! is dropped (a name tagged `email` has no `@`). Before the merge, built-in and lookup matches of a type the tagger was trained on
+//! is dropped (a name tagged `email` has no `@`). Any entity of another type, declared or
+//! learned, inside a longer built-in contact is a piece of it (`91827364` of `+49 160
+//! 91827364`, matched by an `order_id` regex of 6 to 8 digits) and gives way to it. Before the merge, built-in and lookup matches of a type the tagger was trained on
 //! must have the tagger's support ([`learned::Reading::confirms`]): the data's conventions
 //! decide what counts (`il y a 4 jours` is no date to data that annotates specific days). A
 //! supported built-in match the tagger did not tag itself stays (the tagger is weaker in
@@ -53,6 +55,16 @@ pub fn merge(mut candidates: Vec<Entity>) -> Vec<Entity> {
     let builtin: Vec<Entity> = candidates.iter().filter(|c| c.extractor == "builtin").cloned().collect();
     candidates.retain(|c| {
         c.extractor != "learned" || !SYNTAX_ONLY.contains(&c.entity.as_str()) || builtin.iter().any(|b| overlaps(c, b))
+    });
+    candidates.retain(|c| {
+        c.extractor == "builtin"
+            || !builtin.iter().any(|b| {
+                CONTACTS.contains(&b.entity.as_str())
+                    && b.entity != c.entity
+                    && b.start <= c.start
+                    && c.end <= b.end
+                    && b.end - b.start > c.end - c.start
+            })
     });
     for c in candidates.iter_mut().filter(|c| c.extractor == "learned") {
         if let Some(b) = builtin.iter().filter(|b| overlaps(c, b)).max_by_key(|b| b.end - b.start) {
@@ -198,6 +210,23 @@ mod tests {
         // A learned phone number stays without a built-in match: the formats are too many.
         let merged = merge(vec![at("phone_number", "Sophie Martel", "learned")]);
         assert_eq!(merged.len(), 1);
+    }
+
+    #[test]
+    fn a_declared_or_learned_piece_of_a_builtin_contact_gives_way_to_it() {
+        let input = "rufen Sie mich an: +49 160 91827364, Bestellung 4471032";
+        let at = |entity: &str, text: &str, extractor: &str| {
+            let start = input.find(text).unwrap_or(0);
+            Entity { text: text.into(), ..e(entity, start, start + text.len(), extractor) }
+        };
+        let merged = merge(vec![
+            at("order_id", "91827364", "learned"),
+            at("order_id", "91827364", "regex"),
+            at("phone_number", "+49 160 91827364", "builtin"),
+            at("order_id", "4471032", "learned"),
+        ]);
+        let kept: Vec<_> = merged.iter().map(|x| (x.entity.as_str(), x.text.as_str())).collect();
+        assert_eq!(kept, [("phone_number", "+49 160 91827364"), ("order_id", "4471032")]);
     }
 
     #[test]

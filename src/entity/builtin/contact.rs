@@ -253,13 +253,12 @@ struct Group<'a> {
     trunk: bool,
 }
 
-/// Phone numbers in the folded `text`, normalised to E.164 with `region` for national
-/// numbers.
-pub(crate) fn phones(text: &str, region: &str) -> Vec<Found> {
+/// Phone numbers in the folded `text`, normalised to E.164; a national number is read in the
+/// first of `regions` (ISO 3166, upper case) whose format it has.
+pub(crate) fn phones<R: AsRef<str>>(text: &str, regions: &[R]) -> Vec<Found> {
     let Some(re) = PHONE.as_ref() else {
         return Vec::new();
     };
-    let region = region.trim().to_ascii_uppercase();
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some(m) = re.find_at(text, pos) {
@@ -322,7 +321,7 @@ pub(crate) fn phones(text: &str, region: &str) -> Vec<Found> {
                 } else if let Some(d) = digits.strip_prefix("00").filter(|_| a > 0) {
                     (international(d), first.start)
                 } else {
-                    (national(&digits, &region), first.start)
+                    (regions.iter().find_map(|r| national(&digits, r.as_ref())), first.start)
                 };
                 if let Some(v) = value {
                     e = last.end;
@@ -341,7 +340,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str, r: &str) -> Vec<String> {
-        phones(s, r).into_iter().map(|f| f.2).collect()
+        phones(s, &[r]).into_iter().map(|f| f.2).collect()
     }
 
     #[test]
@@ -364,6 +363,13 @@ mod tests {
         assert_eq!(p("+49 30 1234567", "FR"), vec!["+49301234567"]);
         assert_eq!(p("612 34 56 78", "ES"), vec!["+34612345678"]);
         assert_eq!(p("030 1234567", "DE"), vec!["+49301234567"]);
+    }
+
+    #[test]
+    fn a_national_number_is_read_in_the_first_region_whose_format_it_has() {
+        assert_eq!(phones("0171 4482913", &["FR", "DE"])[0].2, "+491714482913");
+        assert_eq!(phones("06 12 34 56 78", &["FR", "BE"])[0].2, "+33612345678");
+        assert!(phones("0171 4482913", &["FR"]).is_empty());
     }
 
     #[test]

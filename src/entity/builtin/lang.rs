@@ -51,6 +51,19 @@ impl Lang {
     pub fn decimal_comma(self) -> bool {
         self != Lang::En
     }
+
+    /// Regions where the language is spoken whose national phone numbers start with a trunk
+    /// `0` (`0171 4482913`, `07700 900318`): a message in that language may give one even to a
+    /// bot of another region. Regions whose numbers have no trunk prefix (Spain, Italy, the
+    /// US) are left out: any 9 or 10 digits would pass for one, order numbers included.
+    pub(crate) fn trunk_prefix_phone_regions(self) -> &'static [&'static str] {
+        match self {
+            Lang::Fr => &["FR", "BE", "CH"],
+            Lang::En => &["GB", "IE"],
+            Lang::Es => &[],
+            Lang::De => &["DE", "AT", "CH"],
+        }
+    }
 }
 
 /// Stop words and frequent customer-service words per language (folded: no accents).

@@ -106,7 +106,9 @@ pub struct BuiltinOptions {
     /// The languages whose words are recognised; empty means: guess from the text, and use
     /// all four when the guess is undecided.
     pub languages: Vec<Lang>,
-    /// ISO 3166 region used for phone numbers written without a country code (`"FR"`).
+    /// ISO 3166 region used for phone numbers written without a country code (`"FR"`). When
+    /// the text is in one language, the national formats with a trunk `0` of that language's
+    /// regions are read too, after this one (a German message's `0171 4482913` is `+49…`).
     pub default_phone_region: String,
 }
 
@@ -232,7 +234,15 @@ pub fn extract(text: &str, options: &BuiltinOptions) -> Vec<BuiltinMatch> {
 
     // Everything else works on the folded text.
     let mut folded_cands: Vec<(usize, usize, Entity, Value)> = Vec::new();
-    for (s, e, v) in contact::phones(f, &options.default_phone_region) {
+    let mut regions = vec![options.default_phone_region.trim().to_ascii_uppercase()];
+    if let [only] = langs.as_slice() {
+        for region in only.trunk_prefix_phone_regions() {
+            if !regions.iter().any(|r| r == region) {
+                regions.push((*region).to_string());
+            }
+        }
+    }
+    for (s, e, v) in contact::phones(f, &regions) {
         folded_cands.push((s, e, Entity::Phone, Value::String(v)));
     }
     let nums = numbers::scan(f, &langs, decimal_comma);
