@@ -245,3 +245,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn holidays_resolve_to_their_next_occurrence() {
+    // The reference is Wednesday 13 March 2024; Easter 2024 is 31 March.
+    has("vous pouvez livrer avant Noël ?", Lang::Fr, "date", "Noël", json!("2024-12-25"));
+    has("ouvert le lundi de Pâques ?", Lang::Fr, "date", "lundi de Pâques", json!("2024-04-01"));
+    has("et pour l'Épiphanie ?", Lang::Fr, "date", "Épiphanie", json!("2025-01-06"));
+    has("is the store open on Boxing Day?", Lang::En, "date", "Boxing Day", json!("2024-12-26"));
+    has("open on Good Friday?", Lang::En, "date", "Good Friday", json!("2024-03-29"));
+    has("any deals on Black Friday", Lang::En, "date", "Black Friday", json!("2024-11-29"));
+    has("closed on Victoria Day?", Lang::En, "date", "Victoria Day", json!("2024-05-20"));
+    has("open on Memorial Day?", Lang::En, "date", "Memorial Day", json!("2024-05-27"));
+    has("¿abren en Nochebuena?", Lang::Es, "date", "Nochebuena", json!("2024-12-24"));
+    has("¿abren el Viernes Santo?", Lang::Es, "date", "Viernes Santo", json!("2024-03-29"));
+    has("Haben Sie am Ostermontag geöffnet?", Lang::De, "date", "Ostermontag", json!("2024-04-01"));
+    has("Kommt das Paket vor Weihnachten?", Lang::De, "date", "Weihnachten", json!("2024-12-25"));
+}
+
+#[test]
+fn a_holiday_wished_is_no_date() {
+    none_of("Joyeux Noël à toute l'équipe", Lang::Fr, "date");
+    none_of("Merry Christmas!", Lang::En, "date");
+    none_of("¡Feliz Navidad!", Lang::Es, "date");
+    none_of("Frohe Ostern!", Lang::De, "date");
+}

@@ -1,6 +1,7 @@
 //! Spanish date and time vocabulary and rules.
 
 use super::DayPart::{Am, Night, Pm};
+use super::Holiday::{Easter, Fixed, Thanksgiving};
 use super::{
     h_day_month, h_named_time, h_period, h_rel_day, h_rel_future, h_rel_past, h_time, h_weekday, Dir, Ext, Spec, Unit,
     Vocab,
@@ -135,6 +136,32 @@ pub(crate) static VOCAB: Vocab = Vocab {
     ],
     qty_articles: &["un", "una"],
     named_times: &[("mediodia", 12, 0), ("medianoche", 0, 0)],
+    holidays: &[
+        ("navidad", Fixed(12, 25)),
+        ("dia de navidad", Fixed(12, 25)),
+        ("nochebuena", Fixed(12, 24)),
+        ("nochevieja", Fixed(12, 31)),
+        ("ano nuevo", Fixed(1, 1)),
+        ("dia de ano nuevo", Fixed(1, 1)),
+        ("dia de reyes", Fixed(1, 6)),
+        ("reyes magos", Fixed(1, 6)),
+        ("san valentin", Fixed(2, 14)),
+        ("dia de san valentin", Fixed(2, 14)),
+        ("jueves santo", Easter(-3)),
+        ("viernes santo", Easter(-2)),
+        ("domingo de pascua", Easter(0)),
+        ("domingo de resurreccion", Easter(0)),
+        ("lunes de pascua", Easter(1)),
+        ("dia del trabajo", Fixed(5, 1)),
+        ("dia del trabajador", Fixed(5, 1)),
+        ("dia de la hispanidad", Fixed(10, 12)),
+        ("halloween", Fixed(10, 31)),
+        ("todos los santos", Fixed(11, 1)),
+        ("dia de todos los santos", Fixed(11, 1)),
+        ("dia de la constitucion", Fixed(12, 6)),
+        ("black friday", Thanksgiving(1)),
+        ("cyber monday", Thanksgiving(4)),
+    ],
     minute_words: &[("y media", 30), ("y cuarto", 15), ("menos cuarto", -15), ("en punto", 0)],
     hour_rel: &[],
     articles: &["el"],

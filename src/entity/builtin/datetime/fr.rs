@@ -1,6 +1,7 @@
 //! French date and time vocabulary and rules.
 
 use super::DayPart::{Am, Night, Pm};
+use super::Holiday::{Easter, Fixed, Thanksgiving};
 use super::{
     h_day_month, h_named_time, h_period, h_rel_day, h_rel_future, h_rel_past, h_time, h_weekday, Dir, Ext, Spec, Unit,
     Vocab,
@@ -161,6 +162,34 @@ pub(crate) static VOCAB: Vocab = Vocab {
         ("cinquante", 50),
         ("cinquante-cinq", 55),
         ("cinquante cinq", 55),
+    ],
+    holidays: &[
+        ("noel", Fixed(12, 25)),
+        ("jour de noel", Fixed(12, 25)),
+        ("veille de noel", Fixed(12, 24)),
+        ("reveillon de noel", Fixed(12, 24)),
+        ("saint-sylvestre", Fixed(12, 31)),
+        ("saint sylvestre", Fixed(12, 31)),
+        ("reveillon du nouvel an", Fixed(12, 31)),
+        ("nouvel an", Fixed(1, 1)),
+        ("jour de l'an", Fixed(1, 1)),
+        ("epiphanie", Fixed(1, 6)),
+        ("saint-valentin", Fixed(2, 14)),
+        ("saint valentin", Fixed(2, 14)),
+        ("paques", Easter(0)),
+        ("lundi de paques", Easter(1)),
+        ("vendredi saint", Easter(-2)),
+        ("jeudi de l'ascension", Easter(39)),
+        ("pentecote", Easter(49)),
+        ("lundi de pentecote", Easter(50)),
+        ("fete du travail", Fixed(5, 1)),
+        ("fete nationale", Fixed(7, 14)),
+        ("assomption", Fixed(8, 15)),
+        ("halloween", Fixed(10, 31)),
+        ("toussaint", Fixed(11, 1)),
+        ("armistice", Fixed(11, 11)),
+        ("black friday", Thanksgiving(1)),
+        ("cyber monday", Thanksgiving(4)),
     ],
     hour_rel: &[],
     articles: &["le"],

@@ -74,6 +74,86 @@ pub(crate) enum Ext {
     TimePrep,
 }
 
+/// A holiday or a named day of the year, resolved to its next occurrence on or after the
+/// reference day (`avant Noël`, `open on Boxing Day`, `am Ostermontag`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holiday {
+    /// The same day every year: month, day.
+    Fixed(u32, u32),
+    /// This many days after Easter Sunday (Good Friday −2, Easter Monday 1, Pentecost 49).
+    Easter(i64),
+    /// This many days after the fourth Thursday of November (US Thanksgiving 0, Black Friday 1).
+    Thanksgiving(i64),
+    /// The `n`th `weekday` (0 = Monday) of `month`, or the last one when `n` is −1.
+    NthWeekday(u32, u32, i32),
+    /// The last `weekday` (0 = Monday) before month/day (Victoria Day: the Monday before 25 May).
+    WeekdayBefore(u32, u32, u32),
+}
+
+impl Holiday {
+    /// Its date in `year`.
+    fn in_year(self, year: i32) -> Option<NaiveDate> {
+        match self {
+            Holiday::Fixed(m, d) => NaiveDate::from_ymd_opt(year, m, d),
+            Holiday::Easter(offset) => add_days(easter_sunday(year)?, offset),
+            Holiday::Thanksgiving(offset) => {
+                add_days(NaiveDate::from_weekday_of_month_opt(year, 11, Weekday::Thu, 4)?, offset)
+            }
+            Holiday::NthWeekday(month, wd, n) => {
+                let weekday = weekday_from(wd);
+                match u8::try_from(n) {
+                    Ok(n) => NaiveDate::from_weekday_of_month_opt(year, month, weekday, n),
+                    // The last one: the first of the next month, then back to that weekday.
+                    Err(_) => {
+                        let next = NaiveDate::from_ymd_opt(year, month, 1)?.checked_add_months(Months::new(1))?;
+                        (1..=7).filter_map(|k| add_days(next, -k)).find(|d| d.weekday() == weekday)
+                    }
+                }
+            }
+            Holiday::WeekdayBefore(month, day, wd) => {
+                let limit = NaiveDate::from_ymd_opt(year, month, day)?;
+                (1..=7).filter_map(|k| add_days(limit, -k)).find(|d| d.weekday() == weekday_from(wd))
+            }
+        }
+    }
+}
+
+/// Easter Sunday of `year` in the Gregorian calendar (the anonymous algorithm of 1876, as in
+/// Meeus). By hand: chrono has no ecclesiastical calendar, and a crate for one function would
+/// be out of proportion.
+fn easter_sunday(year: i32) -> Option<NaiveDate> {
+    let (a, b, c) = (year % 19, year / 100, year % 100);
+    let (d, e) = (b / 4, b % 4);
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let (i, k) = (c / 4, c % 4);
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let n = h + l - 7 * m + 114;
+    NaiveDate::from_ymd_opt(year, u32::try_from(n / 31).ok()?, u32::try_from(n % 31 + 1).ok()?)
+}
+
+/// Words before a holiday that make it a greeting, not a date (`joyeux Noël`, `frohe Ostern`).
+const HOLIDAY_GREETINGS: &[&str] = &[
+    "joyeux",
+    "joyeuses",
+    "bon",
+    "bonne",
+    "bonnes",
+    "merry",
+    "happy",
+    "feliz",
+    "felices",
+    "frohe",
+    "frohes",
+    "frohliche",
+    "frohliches",
+    "schone",
+    "schones",
+    "gesegnete",
+];
+
 /// What a rule found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Dt {
@@ -106,6 +186,8 @@ pub(crate) struct Vocab {
     /// Words that stand for one in a quantity (`un`, `a`, `einem`).
     pub(crate) qty_articles: &'static [&'static str],
     pub(crate) named_times: &'static [(&'static str, u32, u32)],
+    /// Holidays and named days (`noel`, `boxing day`, `nochebuena`, `ostermontag`).
+    pub(crate) holidays: &'static [(&'static str, Holiday)],
     /// Minute phrases after an hour (`et quart` 15, `y media` 30, `moins le quart` −15).
     pub(crate) minute_words: &'static [(&'static str, i64)],
     /// Phrases before an hour (`half past` +30, `halb` −30).
@@ -163,6 +245,7 @@ const COMMON: &[Spec] = &[
     (r"\b(?P<a>\d{1,2})-(?P<b>\d{1,2})-(?P<y>\d{4})", h_numeric, Ext::Article),
     (r"\b(?P<a>\d{1,2})/(?P<b>\d{1,2})", h_numeric_dm, Ext::Article),
     (r"\b(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?", h_hhmm, Ext::TimePrep),
+    (r"\b(?P<hol>{HOL})\b", h_holiday, Ext::None),
 ];
 
 /// A compiled rule.
@@ -188,6 +271,7 @@ fn expand(pat: &str, lang: Lang, v: &Vocab) -> String {
     fill(&mut p, "{DIR}", &|| alt(v.dirs.iter().map(|m| m.0)));
     fill(&mut p, "{UNIT}", &|| alt(v.units.iter().map(|m| m.0)));
     fill(&mut p, "{NT}", &|| alt(v.named_times.iter().map(|m| m.0)));
+    fill(&mut p, "{HOL}", &|| alt(v.holidays.iter().map(|m| m.0)));
     fill(&mut p, "{MW}", &|| alt(v.minute_words.iter().map(|m| m.0)));
     fill(&mut p, "{HR}", &|| alt(v.hour_rel.iter().map(|m| m.0)));
     fill(&mut p, "{QTY}", &|| {
@@ -659,6 +743,17 @@ fn h_rel_day(c: &Captures<'_>, ctx: &Ctx<'_>) -> Option<Dt> {
     add_days(ctx.today, off).map(|d| Dt::Date(d, dp))
 }
 
+fn h_holiday(c: &Captures<'_>, ctx: &Ctx<'_>) -> Option<Dt> {
+    let holiday = lookup(ctx.vocab.holidays, g(c, "hol")?)?;
+    if ctx.prev_word.is_some_and(|p| HOLIDAY_GREETINGS.contains(&p)) {
+        return None;
+    }
+    (0..=1)
+        .filter_map(|k| holiday.in_year(ctx.today.year() + k))
+        .find(|date| *date >= ctx.today)
+        .map(|date| Dt::Date(date, None))
+}
+
 fn h_weekday(c: &Captures<'_>, ctx: &Ctx<'_>) -> Option<Dt> {
     let wd = weekday_from(lookup(ctx.vocab.weekdays, g(c, "wd")?)?);
     let dir = match (g(c, "pre"), g(c, "post")) {
@@ -825,6 +920,15 @@ fn h_hour_rel(c: &Captures<'_>, ctx: &Ctx<'_>) -> Option<Dt> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn easter_sunday_matches_the_published_dates() {
+        for (year, month, day) in
+            [(2024, 3, 31), (2025, 4, 20), (2026, 4, 5), (2027, 3, 28), (2038, 4, 25), (2285, 3, 22)]
+        {
+            assert_eq!(easter_sunday(year), NaiveDate::from_ymd_opt(year, month, day), "{year}");
+        }
+    }
 
     #[test]
     fn every_rule_compiles() {
