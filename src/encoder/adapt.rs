@@ -202,9 +202,8 @@ fn store(name: &str, t: &Tensor) -> Result<Vec<(String, Tensor)>> {
     let mut codes = Vec::with_capacity(n * k);
     let mut scales = Vec::with_capacity(n);
     for row in &rows {
-        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-        codes.extend(row.iter().map(|v| ((v / scale).round().clamp(-127.0, 127.0) as i32 + 128) as u8));
+        let (scale, row_codes) = super::kernels::quantize_row(row);
+        codes.extend(row_codes.map(|q| (i16::from(q) + 128) as u8));
         scales.push(scale);
     }
     let device = t.device();

@@ -140,13 +140,11 @@ impl Int8Linear {
         let mut scales = vec![1.0f32; n];
         let mut shift_correction = vec![0i32; panels * PANEL];
         for (row, values) in weight.chunks_exact(k).take(n).enumerate() {
-            let max = max_abs(values);
-            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            let (scale, codes) = quantize_row(values);
             scales[row] = scale;
             let (panel, lane) = (row / PANEL, row % PANEL);
             let mut sum = 0i32;
-            for (col, &value) in values.iter().enumerate() {
-                let q = (value / scale).round().clamp(-127.0, 127.0) as i8;
+            for (col, q) in codes.enumerate() {
                 sum += i32::from(q);
                 let (group, within) = (col / 4, col % 4);
                 packed[((panel * groups + group) * PANEL + lane) * 4 + within] = q;
@@ -220,6 +218,15 @@ impl Int8Linear {
             }
         }
     }
+}
+
+/// A weight row in int8, symmetrically: `scale = max |v| / 127` (1 for an all-zero row, which
+/// stays zero) and the codes `round(v / scale)` in -127..=127. The adapter stores its matrices
+/// this way too (`adapt::store`), so storage loses what inference loses already.
+pub(crate) fn quantize_row(values: &[f32]) -> (f32, impl Iterator<Item = i8> + '_) {
+    let max = max_abs(values);
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    (scale, values.iter().map(move |&v| (v / scale).round().clamp(-127.0, 127.0) as i8))
 }
 
 /// `bias` cut or zero-padded to `n` values, so that the products never index past it.
