@@ -374,7 +374,7 @@ impl Engine {
                 // SAFETY: the CPU has the features (just checked).
                 return unsafe { self.upper_avx512(lower, upper, single_thread) };
             }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            if kernels::avx2_fma_available() {
                 // SAFETY: the CPU has the features (just checked).
                 return unsafe { self.upper_avx2(lower, upper, single_thread) };
             }
@@ -449,7 +449,7 @@ impl Engine {
                 // SAFETY: the CPU has the features (just checked).
                 return unsafe { self.forward_avx512(utterances, layers, single_thread, split) };
             }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            if kernels::avx2_fma_available() {
                 // SAFETY: the CPU has the features (just checked).
                 return unsafe { self.forward_avx2(utterances, layers, single_thread, split) };
             }
