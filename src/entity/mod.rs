@@ -22,8 +22,9 @@
 //! a SentencePiece boundary), and a learned `email` or `url` that no built-in match confirms
 //! is dropped (a name tagged `email` has no `@`). Any entity of another type, declared or
 //! learned, inside a longer built-in contact is a piece of it (`91827364` of `+49 160
-//! 91827364`, matched by an `order_id` regex of 6 to 8 digits) and gives way to it. Before the merge, built-in and lookup matches of a type the tagger was trained on
-//! must have the tagger's support ([`learned::Reading::confirms`]): the data's conventions
+//! 91827364`, matched by an `order_id` regex of 6 to 8 digits) and gives way to it. Before the
+//! merge, built-in and lookup matches of a type the tagger was trained on must have the
+//! tagger's support ([`learned::Reading::confirms`]): the data's conventions
 //! decide what counts (`il y a 4 jours` is no date to data that annotates specific days). A
 //! supported built-in match the tagger did not tag itself stays (the tagger is weaker in
 //! languages it was not trained on). The result is sorted by position and never overlaps.

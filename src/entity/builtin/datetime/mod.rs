@@ -99,23 +99,24 @@ impl Holiday {
             Holiday::Thanksgiving(offset) => {
                 add_days(NaiveDate::from_weekday_of_month_opt(year, 11, Weekday::Thu, 4)?, offset)
             }
-            Holiday::NthWeekday(month, wd, n) => {
-                let weekday = weekday_from(wd);
-                match u8::try_from(n) {
-                    Ok(n) => NaiveDate::from_weekday_of_month_opt(year, month, weekday, n),
-                    // The last one: the first of the next month, then back to that weekday.
-                    Err(_) => {
-                        let next = NaiveDate::from_ymd_opt(year, month, 1)?.checked_add_months(Months::new(1))?;
-                        (1..=7).filter_map(|k| add_days(next, -k)).find(|d| d.weekday() == weekday)
-                    }
-                }
-            }
+            Holiday::NthWeekday(month, wd, n) => match u8::try_from(n) {
+                Ok(n) => NaiveDate::from_weekday_of_month_opt(year, month, weekday_from(wd), n),
+                // The last one: the last before the first of the next month.
+                Err(_) => last_weekday_before(
+                    NaiveDate::from_ymd_opt(year, month, 1)?.checked_add_months(Months::new(1))?,
+                    wd,
+                ),
+            },
             Holiday::WeekdayBefore(month, day, wd) => {
-                let limit = NaiveDate::from_ymd_opt(year, month, day)?;
-                (1..=7).filter_map(|k| add_days(limit, -k)).find(|d| d.weekday() == weekday_from(wd))
+                last_weekday_before(NaiveDate::from_ymd_opt(year, month, day)?, wd)
             }
         }
     }
+}
+
+/// The last `wd` (0 = Monday) strictly before `limit`.
+fn last_weekday_before(limit: NaiveDate, wd: u32) -> Option<NaiveDate> {
+    (1..=7).filter_map(|k| add_days(limit, -k)).find(|d| d.weekday() == weekday_from(wd))
 }
 
 /// Easter Sunday of `year` in the Gregorian calendar (the anonymous algorithm of 1876, as in
