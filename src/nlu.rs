@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 
+/// Tensor-name prefix of the intent's companion head (see [`crate::intent`]).
+const COMPANION_PREFIX: &str = "intent_companion";
+
 /// How to train a model. Every field has a default; `TrainConfig::default()` is a good start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -96,6 +99,52 @@ impl Nlu {
         config: &TrainConfig,
         progress: ProgressFn,
     ) -> Result<Self> {
+        Self::train_parts(encoder, data, validation, config, None, progress)
+    }
+
+    /// Trains new heads (intent, signals, entity tagger) over the adapted encoder layers of
+    /// `model` instead of adapting the encoder again: minutes instead of the better part of an
+    /// hour, to try head options or rebuild a model after a change that leaves the adapter's
+    /// training alone. `config.adapt` should be the one `model` was adapted with (its manifest's
+    /// `train_config`): its held-out share and the seed decide which rows the heads calibrate
+    /// on, and those must be rows the adapter never trained on. Trained on the same data, the
+    /// result is the model that `train_with_encoder` with adaptation gives.
+    ///
+    /// Fails when `model` has no adapted layers.
+    pub fn train_reusing_adapter(
+        model: &Nlu,
+        data: &TrainingData,
+        validation: Option<&TrainingData>,
+        config: &TrainConfig,
+        progress: ProgressFn,
+    ) -> Result<Self> {
+        let Some(adapter) = &model.adapter else {
+            return Err(Error::InvalidArgument(
+                "this model has no adapted encoder layers to reuse: train it with `--adapt`".into(),
+            ));
+        };
+        let own: std::collections::BTreeSet<_> = model.manifest.training_files.iter().map(|f| &f.sha256).collect();
+        let given = training_files(data)?;
+        if given.iter().any(|f| !own.contains(&f.sha256)) || given.len() != own.len() {
+            tracing::warn!(
+                "the reused adapter was trained on other files than these: some rows the heads calibrate on \
+                 may be rows it trained on, which makes the thresholds optimistic"
+            );
+        }
+        let adapter = Adapter::from_tensors(&model.encoder, &adapter.to_tensors(), adapter.meta().clone())?;
+        Self::train_parts(model.encoder.clone(), data, validation, config, Some(adapter), progress)
+    }
+
+    /// Training, adapting the encoder when `config.adapt` says so unless `reused` gives the
+    /// adapted layers already.
+    fn train_parts(
+        encoder: Arc<Encoder>,
+        data: &TrainingData,
+        validation: Option<&TrainingData>,
+        config: &TrainConfig,
+        reused: Option<Adapter>,
+        progress: ProgressFn,
+    ) -> Result<Self> {
         let _span = tracing::info_span!("train", examples = data.examples.len()).entered();
         let started = std::time::Instant::now();
         let declared = DeclaredExtractor::new(&data.entities)?;
@@ -105,12 +154,16 @@ impl Nlu {
         // With annotations, one forward pass gives both the sentence embeddings (intent and
         // signal heads) and the token embeddings (tagger): the encoder is the expensive part.
         let with_tokens = config.entities.enabled && data.examples.iter().any(|e| !e.entities.is_empty());
-        let (adapter, adapted, adapter_split) = match config.adapt.enabled {
-            true => {
+        let (adapter, adapted, adapter_split) = match (reused, config.adapt.enabled) {
+            (Some(adapter), _) => {
+                let split = crate::encoder::adapt::held_out_split(&adapt_labels(data).0, &config.adapt, config.seed);
+                (Some(adapter), None, Some(split))
+            }
+            (None, true) => {
                 let (adapter, embeddings, split) = adapt_encoder(&encoder, data, with_tokens, config, progress)?;
                 (Some(adapter), Some(embeddings), Some(split))
             }
-            false => (None, None, None),
+            (None, false) => (None, None, None),
         };
         let upper = adapter.as_ref().map(Adapter::layers);
         // Only the intent head reads the adapted layers. Fitted to the intents, they lose what
@@ -118,7 +171,8 @@ impl Nlu {
         // them took intent accuracy from 85.1 to 88.5 but signal macro-F1 from 0.85 to 0.66 and
         // entity micro-F1 from 0.99 to 0.84. So the signals and the tagger keep the encoder's
         // own embeddings, which one more pass gives (adaptation already computed the adapted
-        // ones), unless neither is trained.
+        // ones); so does the intent's companion head. The pass is spared when none of them is
+        // trained.
         // An adapter trained to tag entities too is what the tagger reads: then one pass
         // through it gives the encoder's own sentences, the adapted ones and the adapted tokens.
         let tokens_adapted = adapter.as_ref().is_some_and(|a| a.meta().tokens_adapted);
@@ -130,12 +184,21 @@ impl Nlu {
         };
         let has_signals = data.examples.iter().any(|e| !e.signals.is_empty());
         let (x, x_intent, tokens) = match adapted {
-            Some(adapted) if !with_tokens && !has_signals => (adapted, None, Vec::new()),
-            adapted => {
+            // Nothing else reads the encoder's own embeddings: spare the pass.
+            Some(adapted) if !with_tokens && !has_signals && config.intent.companion_weight == Some(0.0) => {
+                (adapted, None, Vec::new())
+            }
+            Some(adapted) => {
                 let stage = "embedding training examples";
                 // Adaptation gave the adapted sentences already: this pass is for the others.
                 let encoded = encode_examples(&encoder, tokens_from, tagger_input, data, stage, progress)?;
-                (encoded.sentences, adapted, encoded.encodings)
+                (encoded.sentences, Some(adapted), encoded.encodings)
+            }
+            None => {
+                // No adaptation, or a reused adapter: one pass gives everything.
+                let encoded =
+                    encode_examples(&encoder, upper, tagger_input, data, "embedding training examples", progress)?;
+                (encoded.sentences, encoded.adapted, encoded.encodings)
             }
         };
         let labels: Vec<Option<String>> = data.examples.iter().map(|e| e.intent.clone()).collect();
@@ -144,15 +207,24 @@ impl Nlu {
                 let stage = "embedding validation examples";
                 let encoded = encode_examples(&encoder, upper, tagger_input, v, stage, progress)?;
                 let vl: Vec<Option<String>> = v.examples.iter().map(|e| e.intent.clone()).collect();
-                // Only the intent head reads the validation sentences: the adapted ones if any.
-                Some((encoded.adapted.unwrap_or(encoded.sentences), vl, encoded.encodings))
+                // Only the intent heads read the validation sentences: the adapted ones if any
+                // (and the encoder's own ones, for the companion head).
+                let (vx, own) = match encoded.adapted {
+                    Some(adapted) => (adapted, Some(encoded.sentences)),
+                    None => (encoded.sentences, None),
+                };
+                Some((vx, own, vl, encoded.encodings))
             }
             _ => None,
         };
         progress("training the intent head", 0, 1);
         let intent = IntentClassifier::train_holding_out(
-            LabelledEmbeddings { x: x_intent.as_ref().unwrap_or(&x), labels: &labels },
-            val.as_ref().map(|(vx, vl, _)| LabelledEmbeddings { x: vx, labels: vl }),
+            LabelledEmbeddings {
+                x: x_intent.as_ref().unwrap_or(&x),
+                labels: &labels,
+                own: x_intent.as_ref().map(|_| &x),
+            },
+            val.as_ref().map(|(vx, own, vl, _)| LabelledEmbeddings { x: vx, labels: vl, own: own.as_ref() }),
             adapter_split.clone(),
             &config.intent,
             config.seed,
@@ -167,7 +239,7 @@ impl Nlu {
             progress("training the entity tagger", 0, 1);
             let mut train_items = tagged(data, &tokens);
             let held_items = match (validation, &val, &adapter_split) {
-                (Some(v), Some((_, _, vt)), _) if v.examples.iter().any(|e| !e.entities.is_empty()) => tagged(v, vt),
+                (Some(v), Some((_, _, _, vt)), _) if v.examples.iter().any(|e| !e.entities.is_empty()) => tagged(v, vt),
                 // The adapter learned the tags of the rows it trained on: the tagger chooses its
                 // epochs and threshold on the rows it held out, which it never saw.
                 (_, _, Some((fit, held))) if tokens_adapted => {
@@ -246,7 +318,8 @@ impl Nlu {
             path: dir.join(model::WEIGHTS_FILE),
             message: "no intent head in the weights; train the model again".into(),
         })?;
-        let intent = IntentClassifier::from_parts(head, manifest.intent.clone())
+        let companion = crate::intent::head::Head::from_tensors(&tensors, COMPANION_PREFIX)?;
+        let intent = IntentClassifier::from_parts(head, companion, manifest.intent.clone())
             .map_err(|e| Error::Artifact { path: dir.to_path_buf(), message: e.to_string() })?;
         let signals = SignalClassifier::from_parts(&tensors, manifest.signals.clone())
             .map_err(|e| Error::Artifact { path: dir.join(model::WEIGHTS_FILE), message: e.to_string() })?;
@@ -352,6 +425,9 @@ impl Nlu {
     /// new one is complete).
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let mut tensors = self.intent.head().to_tensors("intent")?;
+        if let Some(companion) = self.intent.companion() {
+            tensors.extend(companion.to_tensors(COMPANION_PREFIX)?);
+        }
         if let Some(signals) = &self.signals {
             tensors.extend(signals.to_tensors()?);
         }
@@ -466,7 +542,7 @@ impl Nlu {
             let row = rows.next().ok_or_else(|| Error::InvalidArgument("internal: embedding count mismatch".into()))?;
             let _span = tracing::trace_span!("intent").entered();
             let intent_row = adapted.next().flatten().map(|a| a.view()).unwrap_or(row);
-            let (ranking, oos_wins) = self.intent.rank(intent_row, top_k, options.allowed_intents.as_deref());
+            let (ranking, oos_wins) = self.intent.rank(intent_row, row, top_k, options.allowed_intents.as_deref());
             let decision = IntentClassifier::decide(&ranking, oos_wins, &thresholds);
             let entities = {
                 let _span = tracing::trace_span!("entities").entered();
@@ -566,15 +642,7 @@ fn adapt_encoder(
     config: &TrainConfig,
     progress: ProgressFn,
 ) -> Result<(Adapter, Array2<f32>, (Vec<usize>, Vec<usize>))> {
-    let mut classes: Vec<&str> = data.examples.iter().filter_map(|e| e.intent.as_deref()).collect();
-    classes.sort_unstable();
-    classes.dedup();
-    let oos = classes.len();
-    let labels: Vec<usize> = data
-        .examples
-        .iter()
-        .map(|e| e.intent.as_deref().and_then(|i| classes.binary_search(&i).ok()).unwrap_or(oos))
-        .collect();
+    let (labels, oos) = adapt_labels(data);
     let has_oos = data.examples.iter().any(|e| e.intent.is_none());
     let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
     // The entity tags, as the tagger will learn them, when the layers are to learn them too.
@@ -596,6 +664,21 @@ fn adapt_encoder(
         progress,
     )?;
     Ok((adapter, embeddings, crate::encoder::adapt::held_out_split(&labels, &config.adapt, config.seed)))
+}
+
+/// The adaptation's class index of each example (intents sorted by name, out-of-scope examples
+/// last) and the out-of-scope index.
+fn adapt_labels(data: &TrainingData) -> (Vec<usize>, usize) {
+    let mut classes: Vec<&str> = data.examples.iter().filter_map(|e| e.intent.as_deref()).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let oos = classes.len();
+    let labels = data
+        .examples
+        .iter()
+        .map(|e| e.intent.as_deref().and_then(|i| classes.binary_search(&i).ok()).unwrap_or(oos))
+        .collect();
+    (labels, oos)
 }
 
 /// Which token states [`encode_examples`] keeps, for the entity tagger.

@@ -240,6 +240,35 @@ fn an_adapted_model_feeds_its_adapter_to_the_intent_head_only() {
 }
 
 #[test]
+fn heads_retrained_on_a_reused_adapter_match_the_adapted_model() {
+    let (_dir, encoder) = tiny_encoder(11);
+    let encoder = Arc::new(encoder);
+    let data = toy_data();
+    let mut config = TrainConfig::default();
+    config.adapt.enabled = true;
+    config.adapt.layers = 1;
+    config.adapt.max_epochs = 2;
+    config.adapt.batch_size = 8;
+    let adapted = Nlu::train_with_encoder(encoder.clone(), &data, None, &config, &mut |_, _, _| {}).unwrap();
+    let reused = Nlu::train_reusing_adapter(&adapted, &data, None, &config, &mut |_, _, _| {}).unwrap();
+    // The same layers, and the same held-out rows, so the same choices.
+    assert_eq!(reused.manifest().adapter, adapted.manifest().adapter);
+    let (a, r) = (&adapted.manifest().intent, &reused.manifest().intent);
+    assert_eq!((&a.classes, a.companion_weight), (&r.classes, r.companion_weight));
+    for text in ["où est mon colis 3", "bonjour 5", "je veux un remboursement 7"] {
+        let (a, r) = (adapted.parse(text).unwrap(), reused.parse(text).unwrap());
+        assert_eq!(a.decision.intent(), r.decision.intent(), "{text}");
+    }
+    // A model without adapted layers has nothing to reuse, and says how to get them.
+    let plain = Nlu::train_with_encoder(encoder, &data, None, &TrainConfig::default(), &mut |_, _, _| {}).unwrap();
+    match Nlu::train_reusing_adapter(&plain, &data, None, &config, &mut |_, _, _| {}) {
+        Err(Error::InvalidArgument(message)) => assert!(message.contains("--adapt"), "{message}"),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("reused an adapter that does not exist"),
+    }
+}
+
+#[test]
 fn an_adapter_trained_to_tag_entities_feeds_the_tagger_too() {
     // With an entity loss, the adapted layers learn the tags and the tagger reads their token
     // states: the model says so, and parses the same once saved and loaded.

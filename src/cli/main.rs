@@ -56,6 +56,11 @@ enum Command {
         seed: Option<u64>,
         #[command(flatten)]
         adapt: model_cmd::TrainOptions,
+        /// Reuse the adapted encoder layers of this model (trained with --adapt on the same
+        /// data) instead of adapting again: only the heads are trained, in minutes. The
+        /// adaptation settings come from that model's manifest.
+        #[arg(long, value_name = "MODEL", conflicts_with_all = ["adapt", "adapt_layers", "adapt_epochs", "adapt_lr", "adapt_entity_weight"])]
+        adapter_from: Option<PathBuf>,
     },
     /// Parse utterances into JSON lines (intent decision, ranking, entities, signals);
     /// reads stdin lines, answering each as it arrives, when no TEXT is given.
@@ -192,8 +197,8 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Embed { encoder, stdin: _, texts } => encoder_cmd::embed_cmd(encoder.as_deref(), &texts),
-        Command::Train { data, out, validation, encoder, seed, adapt } => {
-            model_cmd::train_cmd(&data, &validation, &out, encoder.as_deref(), seed, &adapt)
+        Command::Train { data, out, validation, encoder, seed, adapt, adapter_from } => {
+            model_cmd::train_cmd(&data, &validation, &out, encoder.as_deref(), seed, &adapt, adapter_from.as_deref())
         }
         Command::Parse { model, texts, threshold, cache_mb } => {
             model_cmd::parse_cmd(&model, &texts, threshold, cache_mb)

@@ -154,17 +154,30 @@ pub fn train_cmd(
     encoder: Option<&str>,
     seed: Option<u64>,
     options: &TrainOptions,
+    adapter_from: Option<&Path>,
 ) -> Result<(), String> {
     let base = options.base_config()?;
     let data = load_data(data)?;
     let validation = if validation.is_empty() { None } else { Some(load_data(validation)?) };
     let encoder = Arc::new(load_encoder(Some(encoder.unwrap_or(&base.encoder)))?);
-    let config = options.config(base, &encoder.info().name, seed);
+    let mut config = options.config(base, &encoder.info().name, seed);
     let mut bars = Bars::new();
     let started = std::time::Instant::now();
-    let nlu =
-        Nlu::train_with_encoder(encoder, &data, validation.as_ref(), &config, &mut |s, d, t| bars.update(s, d, t))
-            .context("train")?;
+    let nlu = match adapter_from {
+        Some(source) => {
+            let source = Nlu::load_with_encoder(source, encoder).context(&source.display().to_string())?;
+            let adapted: Option<entendu::TrainConfig> =
+                serde_json::from_value(source.manifest().train_config.clone()).ok();
+            config.adapt = adapted.map(|c| c.adapt).unwrap_or_default();
+            Nlu::train_reusing_adapter(&source, &data, validation.as_ref(), &config, &mut |s, d, t| {
+                bars.update(s, d, t)
+            })
+        }
+        None => {
+            Nlu::train_with_encoder(encoder, &data, validation.as_ref(), &config, &mut |s, d, t| bars.update(s, d, t))
+        }
+    }
+    .context("train")?;
     bars.finish();
     nlu.save(out).context("save")?;
     let t = nlu.thresholds();

@@ -4,6 +4,12 @@
 //! training data has out-of-scope examples they form one more class, so the head learns what
 //! "none of these" looks like; on top of that, a confidence threshold and an ambiguity margin,
 //! both chosen on held-out data ([`calibrate`]), turn probabilities into a [`Decision`].
+//!
+//! With an adapted encoder, the head reads the adapted sentence embedding, and a second head
+//! can read the encoder's own one (the *companion*): their logits are mixed with a weight chosen
+//! on held-out data. Adaptation sharpens the intents the training data shows; the encoder's own
+//! embedding keeps what fine-tuning on a few thousand lines wears away (phrasings, languages
+//! the data shows less), so the two err on different utterances.
 
 pub mod calibrate;
 pub mod head;
@@ -11,7 +17,7 @@ pub mod head;
 use crate::error::{Error, Result};
 use calibrate::{choose_margin, choose_threshold, fit_temperature, oos_class_wins, Scored, ThresholdChoice};
 use head::{Head, HeadConfig};
-use ndarray::{Array2, ArrayView1};
+use ndarray::{Array1, Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
 /// An intent with its calibrated probability.
@@ -83,12 +89,22 @@ pub struct IntentMeta {
     pub thresholds: Thresholds,
     /// How the confidence threshold was chosen.
     pub threshold_choice: ThresholdChoice,
+    /// Weight of the companion head (on the encoder's own sentence embedding) in the mixed
+    /// logits, `(1 - w)·adapted + w·own`; 0 when there is none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub companion_weight: f32,
+}
+
+fn is_zero(w: &f32) -> bool {
+    *w == 0.0
 }
 
 /// A trained intent classifier.
 #[derive(Debug, Clone)]
 pub struct IntentClassifier {
     head: Head,
+    /// Reads the encoder's own sentence embedding when `head` reads an adapted one.
+    companion: Option<Head>,
     meta: IntentMeta,
 }
 
@@ -109,11 +125,21 @@ pub struct IntentConfig {
     /// Share of the training set held out (stratified) for early stopping, calibration and
     /// thresholds when no validation set is given.
     pub held_out_share: f32,
+    /// With an adapted encoder: weight of the companion head, which reads the encoder's own
+    /// sentence embedding, in the mixed logits. `None` chooses it on the held-out data among
+    /// 0, 0.1, … 0.5 (best accuracy, then lowest log-loss); `Some(0.0)` trains no companion.
+    pub companion_weight: Option<f32>,
 }
 
 impl Default for IntentConfig {
     fn default() -> Self {
-        Self { head: HeadConfig::default(), target_retention: 0.99, ambiguity_cost: 0.02, held_out_share: 0.1 }
+        Self {
+            head: HeadConfig::default(),
+            target_retention: 0.99,
+            ambiguity_cost: 0.02,
+            held_out_share: 0.1,
+            companion_weight: None,
+        }
     }
 }
 
@@ -123,6 +149,9 @@ pub struct LabelledEmbeddings<'a> {
     pub x: &'a Array2<f32>,
     /// Intent per row.
     pub labels: &'a [Option<String>],
+    /// The encoder's own sentence embeddings of the same rows, when `x` holds adapted ones:
+    /// what the companion head reads.
+    pub own: Option<&'a Array2<f32>>,
 }
 
 impl IntentClassifier {
@@ -174,36 +203,68 @@ impl IntentClassifier {
             Some((fit, held)) if !held.is_empty() && fit.iter().chain(&held).all(|&r| r < y.len()) => (fit, held),
             _ => stratified_split(&y, config.held_out_share, seed),
         };
-        let select = |rows: &[usize]| -> (Array2<f32>, Vec<usize>) {
-            (train.x.select(ndarray::Axis(0), rows), rows.iter().filter_map(|&r| y.get(r).copied()).collect())
+        let select = |m: &Array2<f32>, rows: &[usize]| -> (Array2<f32>, Vec<usize>) {
+            (m.select(ndarray::Axis(0), rows), rows.iter().filter_map(|&r| y.get(r).copied()).collect())
         };
-        let (fit_x, fit_y) = select(&fit_rows);
-        let (held_x, held_y) = select(&held_rows);
+        let (fit_x, fit_y) = select(train.x, &fit_rows);
+        let (held_x, held_y) = select(train.x, &held_rows);
         let head = head::train(&fit_x, &fit_y, classes.len(), Some((&held_x, &held_y)), &config.head, seed)?;
+        let companion = match train.own {
+            Some(own) if config.companion_weight != Some(0.0) && own.nrows() == train.x.nrows() => {
+                let (fit_own, _) = select(own, &fit_rows);
+                let (held_own, _) = select(own, &held_rows);
+                let seed = seed.wrapping_add(1);
+                Some(head::train(&fit_own, &fit_y, classes.len(), Some((&held_own, &held_y)), &config.head, seed)?)
+            }
+            _ => None,
+        };
 
-        // Calibration data: the validation set when given, else the held-out share.
-        let scored: Vec<Scored> = match &validation {
+        // Calibration data: the validation set when given, else the held-out share. Each row
+        // keeps both heads' logits until the companion's weight is chosen.
+        let gold_of = |label: &Option<String>| -> Option<Option<usize>> {
+            match label {
+                // A validation intent the model never saw cannot be scored: skip it.
+                Some(name) => Some(Some(classes.iter().position(|c| c == name)?)),
+                None => Some(None),
+            }
+        };
+        let both = |x: ArrayView1<f32>, own: Option<ArrayView1<f32>>| -> (Array1<f32>, Option<Array1<f32>>) {
+            (head.logits(x), companion.as_ref().zip(own).map(|(c, o)| c.logits(o)))
+        };
+        let held_own = train.own.map(|own| own.select(ndarray::Axis(0), &held_rows));
+        let scored_pairs: Vec<BothScored> = match &validation {
             Some(v) => {
                 v.x.rows()
                     .into_iter()
+                    .enumerate()
                     .zip(v.labels)
-                    .filter_map(|(row, label)| {
-                        // A validation intent the model never saw cannot be scored: skip it.
-                        let gold = match label {
-                            Some(name) => Some(classes.iter().position(|c| c == name)?),
-                            None => None,
-                        };
-                        Some(Scored { logits: head.logits(row), gold })
+                    .filter_map(|((i, row), label)| {
+                        let (logits, own) = both(row, v.own.map(|o| o.row(i)));
+                        Some(BothScored { logits, own, gold: gold_of(label)? })
                     })
                     .collect()
             }
             None => held_x
                 .rows()
                 .into_iter()
+                .enumerate()
                 .zip(&held_y)
-                .map(|(row, &g)| Scored { logits: head.logits(row), gold: (Some(g) != oos_class).then_some(g) })
+                .map(|((i, row), &g)| {
+                    let (logits, own) = both(row, held_own.as_ref().map(|o| o.row(i)));
+                    BothScored { logits, own, gold: (Some(g) != oos_class).then_some(g) }
+                })
                 .collect(),
         };
+        let companion_weight = match (&companion, config.companion_weight) {
+            (None, _) => 0.0,
+            (Some(_), Some(w)) => w.clamp(0.0, 1.0),
+            (Some(_), None) => choose_companion_weight(&scored_pairs, oos_class),
+        };
+        let companion = companion.filter(|_| companion_weight > 0.0);
+        let scored: Vec<Scored> = scored_pairs
+            .into_iter()
+            .map(|b| Scored { logits: mix(b.logits, b.own.as_ref(), companion_weight), gold: b.gold })
+            .collect();
         let temperature = fit_temperature(&scored);
         let threshold_choice = choose_threshold(&scored, temperature, oos_class, config.target_retention);
         let margin = choose_margin(&scored, temperature, oos_class, threshold_choice.threshold, config.ambiguity_cost);
@@ -213,25 +274,40 @@ impl IntentClassifier {
             temperature,
             thresholds: Thresholds { confidence: threshold_choice.threshold, ambiguity_margin: margin },
             threshold_choice,
+            companion_weight,
         };
-        Ok(Self { head, meta })
+        Ok(Self { head, companion, meta })
     }
 
-    /// Rebuilds a classifier from its artifact parts.
-    pub fn from_parts(head: Head, meta: IntentMeta) -> Result<Self> {
-        if head.classes() != meta.classes.len() {
+    /// Rebuilds a classifier from its artifact parts: the head, the companion head when the
+    /// manifest gives it a weight, and the manifest's part.
+    pub fn from_parts(head: Head, companion: Option<Head>, meta: IntentMeta) -> Result<Self> {
+        let classes = meta.classes.len();
+        if head.classes() != classes || companion.as_ref().is_some_and(|c| c.classes() != classes) {
             return Err(Error::InvalidArgument(format!(
-                "the intent head has {} outputs but the manifest lists {} classes",
+                "the intent heads have {} and {} outputs but the manifest lists {classes} classes",
                 head.classes(),
-                meta.classes.len()
+                companion.as_ref().map_or(head.classes(), Head::classes),
             )));
         }
-        Ok(Self { head, meta })
+        if (meta.companion_weight > 0.0) != companion.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "the manifest gives the companion intent head weight {}, but the weights {} one",
+                meta.companion_weight,
+                if companion.is_some() { "have" } else { "lack" }
+            )));
+        }
+        Ok(Self { head, companion, meta })
     }
 
     /// The head's weights.
     pub fn head(&self) -> &Head {
         &self.head
+    }
+
+    /// The companion head's weights (it reads the encoder's own sentence embedding), if any.
+    pub fn companion(&self) -> Option<&Head> {
+        self.companion.as_ref()
     }
 
     /// Labels, temperature and thresholds.
@@ -246,14 +322,19 @@ impl IntentClassifier {
     }
 
     /// Calibrated in-scope ranking (best first, `top_k` long) and whether the out-of-scope class won.
+    /// `embedding` is what the head reads (the adapted sentence embedding with an adapter),
+    /// `own` the encoder's own one, for the companion head when there is one.
     /// `allowed` restricts the candidates (e.g. to what fits the dialogue state).
     pub fn rank(
         &self,
         embedding: ArrayView1<f32>,
+        own: ArrayView1<f32>,
         top_k: usize,
         allowed: Option<&[String]>,
     ) -> (Vec<IntentScore>, bool) {
-        let probs = head::softmax(&self.head.logits(embedding), self.meta.temperature);
+        let own_logits = self.companion.as_ref().map(|c| c.logits(own));
+        let logits = mix(self.head.logits(embedding), own_logits.as_ref(), self.meta.companion_weight);
+        let probs = head::softmax(&logits, self.meta.temperature);
         let oos_wins = oos_class_wins(&probs, self.meta.oos_class);
         let mut ranking: Vec<IntentScore> = probs
             .iter()
@@ -289,6 +370,53 @@ impl IntentClassifier {
         }
         Decision::Intent { name: top.name.clone(), confidence: top.confidence }
     }
+}
+
+/// A held-out row scored by both heads, before the companion's weight is chosen.
+struct BothScored {
+    /// The head's logits.
+    logits: Array1<f32>,
+    /// The companion's logits, if there is a companion.
+    own: Option<Array1<f32>>,
+    /// Gold class, `None` out of scope.
+    gold: Option<usize>,
+}
+
+/// `(1 - weight)·logits + weight·own`: the adapted head's logits mixed with the companion's
+/// (the product of their probabilities, each raised to its weight, renormalised).
+fn mix(logits: Array1<f32>, own: Option<&Array1<f32>>, weight: f32) -> Array1<f32> {
+    match own {
+        Some(own) if weight > 0.0 && own.len() == logits.len() => logits * (1.0 - weight) + own * weight,
+        _ => logits,
+    }
+}
+
+/// The companion weight among 0, 0.1, … 0.5 that classifies the most held-out rows right
+/// (out-of-scope rows as their class when there is one), ties going to the lowest log-loss
+/// at the temperature fitted for that weight. A grid, not an optimiser: one parameter, and a
+/// coarse step keeps the choice from chasing a few rows.
+fn choose_companion_weight(rows: &[BothScored], oos_class: Option<usize>) -> f32 {
+    let mut best = (0.0f32, 0usize, f64::INFINITY);
+    for step in 0..=5 {
+        let weight = step as f32 / 10.0;
+        let scored: Vec<Scored> = rows
+            .iter()
+            .map(|b| Scored { logits: mix(b.logits.clone(), b.own.as_ref(), weight), gold: b.gold })
+            .collect();
+        let temperature = fit_temperature(&scored);
+        let (mut right, mut loss) = (0usize, 0.0f64);
+        for s in &scored {
+            let Some(gold) = s.gold.or(oos_class) else { continue };
+            let probs = head::softmax(&s.logits, temperature);
+            let top = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+            right += usize::from(top == Some(gold));
+            loss -= f64::from(probs.get(gold).copied().unwrap_or(0.0).max(1e-12)).ln();
+        }
+        if right > best.1 || (right == best.1 && loss < best.2) {
+            best = (weight, right, loss);
+        }
+    }
+    best.0
 }
 
 /// Row indices of a stratified split: `share` of each class (at least one row when the class
@@ -349,12 +477,50 @@ mod tests {
             labels.push(Some(["a", "b", "c"][class].to_string()));
         }
         let config = IntentConfig::default();
-        let data = || LabelledEmbeddings { x: &x, labels: &labels };
+        let data = || LabelledEmbeddings { x: &x, labels: &labels, own: None };
         let given = ((6..60).collect(), (0..6).collect());
         let held_wrong = IntentClassifier::train_holding_out(data(), None, Some(given), &config, 3).unwrap();
         assert_eq!(held_wrong.meta().threshold_choice.in_scope_accuracy, 0.0);
         let usual = IntentClassifier::train(data(), None, &config, 3).unwrap();
         assert!(usual.meta().threshold_choice.in_scope_accuracy > 0.5, "{:?}", usual.meta().threshold_choice);
+    }
+
+    #[test]
+    fn the_companion_head_weighs_in_where_the_own_embedding_knows_more() {
+        // Classes a and b look alike in the "adapted" embedding and differ in the encoder's own
+        // one: the companion gets a weight, and the mixed model tells a from b.
+        let (rows, dim) = (90, 4);
+        let (mut x, mut own) = (Array2::<f32>::zeros((rows, dim)), Array2::<f32>::zeros((rows, dim)));
+        let mut labels = Vec::new();
+        for i in 0..rows {
+            let class = i % 3;
+            let jitter = 0.05 * ((i * 7919) % 13) as f32 / 13.0;
+            x[[i, usize::from(class == 2)]] = 1.0 + jitter;
+            x[[i, 2]] = jitter;
+            own[[i, class]] = 1.0 + jitter;
+            own[[i, 3]] = jitter;
+            labels.push(Some(["a", "b", "c"][class].to_string()));
+        }
+        // Enough optimiser steps for a few dozen rows to be learnt.
+        let config =
+            IntentConfig { head: HeadConfig { min_steps: 1500, ..HeadConfig::default() }, ..Default::default() };
+        let mixed =
+            IntentClassifier::train(LabelledEmbeddings { x: &x, labels: &labels, own: Some(&own) }, None, &config, 5)
+                .unwrap();
+        assert!(mixed.meta().companion_weight > 0.0, "{:?}", mixed.meta());
+        assert!(mixed.companion().is_some());
+        let top = |i: usize| mixed.rank(x.row(i), own.row(i), 1, None).0[0].name.clone();
+        assert_eq!((top(0), top(1), top(2)), ("a".to_string(), "b".to_string(), "c".to_string()));
+        let alone = IntentClassifier::train(LabelledEmbeddings { x: &x, labels: &labels, own: None }, None, &config, 5)
+            .unwrap();
+        assert_eq!(alone.meta().companion_weight, 0.0);
+        assert!(alone.companion().is_none());
+        assert!(alone.meta().threshold_choice.in_scope_accuracy < mixed.meta().threshold_choice.in_scope_accuracy);
+        // A companion the manifest does not weigh (or a weight without a companion) is damage.
+        let head = mixed.head().clone();
+        assert!(IntentClassifier::from_parts(head.clone(), None, mixed.meta().clone()).is_err());
+        assert!(IntentClassifier::from_parts(head.clone(), mixed.companion().cloned(), alone.meta().clone()).is_err());
+        assert!(IntentClassifier::from_parts(head, mixed.companion().cloned(), mixed.meta().clone()).is_ok());
     }
 
     #[test]
