@@ -69,11 +69,6 @@ pub(crate) fn replace_dir(staged: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Flushes a file written by someone else's code (candle's safetensors writer) to disk.
-pub(crate) fn sync_file(path: &Path) -> Result<()> {
-    std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| Error::io(path, e))
-}
-
 /// The backup [`replace_dir`] made of `target` when a crash struck between its two renames
 /// (`target` is gone, `.name.old-<pid>` holds the previous version), if there is one.
 pub(crate) fn interrupted_backup(target: &Path) -> Option<PathBuf> {

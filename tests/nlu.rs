@@ -51,6 +51,14 @@ fn trains_saves_loads_and_parses_the_same() {
         assert!(json.contains("\"decision\""), "{json}");
     }
     assert_eq!(nlu.intents(), vec!["greeting", "refund", "track_order"]);
+    // Both files are readable beyond their owner as the umask allows (a bot often runs under
+    // another account than the one that trained its model), not owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| std::fs::metadata(model_dir.join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("weights.safetensors"), mode("manifest.json"));
+    }
 }
 
 #[test]

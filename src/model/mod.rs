@@ -86,9 +86,21 @@ pub fn save(dir: &Path, manifest: &Manifest, tensors: &HashMap<String, Tensor>) 
     std::fs::create_dir_all(&staged).map_err(|e| Error::io(&staged, e))?;
     let result = (|| {
         let weights = staged.join(WEIGHTS_FILE);
-        candle_core::safetensors::save(tensors, &weights)?;
+        // Serialised here and written by us rather than by `candle_core::safetensors::save`:
+        // safetensors writes through a temporary file created owner-only (0600), and a model is
+        // read by whoever runs the bot, often another account than the one that trained it.
+        // Created like the manifest, the file gets the usual permissions (the umask's).
+        let bytes = safetensors::tensor::serialize(tensors.iter(), None).map_err(|e| Error::Artifact {
+            path: weights.clone(),
+            message: format!("cannot serialise the weights: {e}"),
+        })?;
         // On disk before the manifest that vouches for it, and before the rename.
-        crate::util::sync_file(&weights)?;
+        std::fs::File::create(&weights)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, &bytes)?;
+                file.sync_all()
+            })
+            .map_err(|e| Error::io(&weights, e))?;
         let mut manifest = manifest.clone();
         manifest.files.insert(WEIGHTS_FILE.to_string(), crate::util::sha256_file(&weights)?);
         let json = serde_json::to_string_pretty(&manifest)?;
