@@ -105,12 +105,12 @@ impl Nlu {
     /// Trains new heads (intent, signals, entity tagger) over the adapted encoder layers of
     /// `model` instead of adapting the encoder again: minutes instead of the better part of an
     /// hour, to try head options or rebuild a model after a change that leaves the adapter's
-    /// training alone. `config.adapt` should be the one `model` was adapted with (its manifest's
-    /// `train_config`): its held-out share and the seed decide which rows the heads calibrate
-    /// on, and those must be rows the adapter never trained on. Trained on the same data, the
+    /// training alone. `config.adapt` is replaced by the settings `model` was adapted with (its
+    /// manifest's `train_config`): they and the seed decide which rows the heads calibrate on,
+    /// and those must be rows the adapter never trained on. Trained on the same data, the
     /// result is the model that `train_with_encoder` with adaptation gives.
     ///
-    /// Fails when `model` has no adapted layers.
+    /// Fails when `model` has no adapted layers, or its manifest no readable adaptation settings.
     pub fn train_reusing_adapter(
         model: &Nlu,
         data: &TrainingData,
@@ -131,8 +131,15 @@ impl Nlu {
                  may be rows it trained on, which makes the thresholds optimistic"
             );
         }
+        let adapted_with = serde_json::from_value::<TrainConfig>(model.manifest.train_config.clone()).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "the model's manifest has no readable training configuration ({e}), so the adapter's \
+                 held-out rows are unknown: train it again with `--adapt`"
+            ))
+        })?;
+        let config = TrainConfig { adapt: adapted_with.adapt, ..config.clone() };
         let adapter = Adapter::from_tensors(&model.encoder, &adapter.to_tensors(), adapter.meta().clone())?;
-        Self::train_parts(model.encoder.clone(), data, validation, config, Some(adapter), progress)
+        Self::train_parts(model.encoder.clone(), data, validation, &config, Some(adapter), progress)
     }
 
     /// Training, adapting the encoder when `config.adapt` says so unless `reused` gives the

@@ -36,6 +36,16 @@ fn trained(seed: u64) -> (tempfile::TempDir, Nlu) {
     (dir, nlu)
 }
 
+/// Adaptation of the tiny encoder's top layer, short enough for a test.
+fn quick_adaptation() -> TrainConfig {
+    let mut config = TrainConfig::default();
+    config.adapt.enabled = true;
+    config.adapt.layers = 1;
+    config.adapt.max_epochs = 2;
+    config.adapt.batch_size = 8;
+    config
+}
+
 #[test]
 fn trains_saves_loads_and_parses_the_same() {
     let (_enc_dir, nlu) = trained(1);
@@ -215,11 +225,7 @@ fn an_adapted_model_feeds_its_adapter_to_the_intent_head_only() {
     let encoder = Arc::new(encoder);
     let plain =
         Nlu::train_with_encoder(encoder.clone(), &data, None, &TrainConfig::default(), &mut |_, _, _| {}).unwrap();
-    let mut config = TrainConfig::default();
-    config.adapt.enabled = true;
-    config.adapt.layers = 1;
-    config.adapt.max_epochs = 2;
-    config.adapt.batch_size = 8;
+    let config = quick_adaptation();
     let adapted = Nlu::train_with_encoder(encoder.clone(), &data, None, &config, &mut |_, _, _| {}).unwrap();
     let texts = ["où est mon colis 3 !!! c'est inadmissible", "bonjour", "remboursement svp"];
     for text in texts {
@@ -252,11 +258,7 @@ fn heads_retrained_on_a_reused_adapter_match_the_adapted_model() {
     let (_dir, encoder) = tiny_encoder(11);
     let encoder = Arc::new(encoder);
     let data = toy_data();
-    let mut config = TrainConfig::default();
-    config.adapt.enabled = true;
-    config.adapt.layers = 1;
-    config.adapt.max_epochs = 2;
-    config.adapt.batch_size = 8;
+    let config = quick_adaptation();
     let adapted = Nlu::train_with_encoder(encoder.clone(), &data, None, &config, &mut |_, _, _| {}).unwrap();
     let reused = Nlu::train_reusing_adapter(&adapted, &data, None, &config, &mut |_, _, _| {}).unwrap();
     // The same layers, and the same held-out rows, so the same choices.
@@ -266,6 +268,26 @@ fn heads_retrained_on_a_reused_adapter_match_the_adapted_model() {
     for text in ["où est mon colis 3", "bonjour 5", "je veux un remboursement 7"] {
         let (a, r) = (adapted.parse(text).unwrap(), reused.parse(text).unwrap());
         assert_eq!(a.decision.intent(), r.decision.intent(), "{text}");
+    }
+    // The adaptation settings (which rows were held out) come from the model, not the caller.
+    let default =
+        Nlu::train_reusing_adapter(&adapted, &data, None, &TrainConfig::default(), &mut |_, _, _| {}).unwrap();
+    assert_eq!(default.manifest().train_config["adapt"], adapted.manifest().train_config["adapt"]);
+    assert_eq!(default.manifest().intent, reused.manifest().intent);
+    // A manifest whose training configuration cannot be read leaves them unknown: an error.
+    let out = tempfile::tempdir().unwrap();
+    let model_dir = out.path().join("model");
+    adapted.save(&model_dir).unwrap();
+    let manifest_path = model_dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["train_config"] = serde_json::json!("lost");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let damaged = Nlu::load_with_encoder(&model_dir, encoder.clone()).unwrap();
+    match Nlu::train_reusing_adapter(&damaged, &data, None, &config, &mut |_, _, _| {}) {
+        Err(Error::InvalidArgument(message)) => assert!(message.contains("training configuration"), "{message}"),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("reused an adapter whose held-out rows are unknown"),
     }
     // A model without adapted layers has nothing to reuse, and says how to get them.
     let plain = Nlu::train_with_encoder(encoder, &data, None, &TrainConfig::default(), &mut |_, _, _| {}).unwrap();
@@ -293,11 +315,7 @@ fn an_adapter_trained_to_tag_entities_feeds_the_tagger_too() {
     }
     let (_dir, encoder) = tiny_encoder(11);
     let encoder = Arc::new(encoder);
-    let mut config = TrainConfig::default();
-    config.adapt.enabled = true;
-    config.adapt.layers = 1;
-    config.adapt.max_epochs = 2;
-    config.adapt.batch_size = 8;
+    let mut config = quick_adaptation();
     let intents_only = Nlu::train_with_encoder(encoder.clone(), &data, None, &config, &mut |_, _, _| {}).unwrap();
     config.adapt.entity_loss_weight = 1.0;
     let tagging = Nlu::train_with_encoder(encoder.clone(), &data, None, &config, &mut |_, _, _| {}).unwrap();

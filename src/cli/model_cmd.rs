@@ -160,15 +160,12 @@ pub fn train_cmd(
     let data = load_data(data)?;
     let validation = if validation.is_empty() { None } else { Some(load_data(validation)?) };
     let encoder = Arc::new(load_encoder(Some(encoder.unwrap_or(&base.encoder)))?);
-    let mut config = options.config(base, &encoder.info().name, seed);
+    let config = options.config(base, &encoder.info().name, seed);
     let mut bars = Bars::new();
     let started = std::time::Instant::now();
     let nlu = match adapter_from {
         Some(source) => {
             let source = Nlu::load_with_encoder(source, encoder).context(&source.display().to_string())?;
-            let adapted: Option<entendu::TrainConfig> =
-                serde_json::from_value(source.manifest().train_config.clone()).ok();
-            config.adapt = adapted.map(|c| c.adapt).unwrap_or_default();
             Nlu::train_reusing_adapter(&source, &data, validation.as_ref(), &config, &mut |s, d, t| {
                 bars.update(s, d, t)
             })

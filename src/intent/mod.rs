@@ -209,12 +209,14 @@ impl IntentClassifier {
         let (fit_x, fit_y) = select(train.x, &fit_rows);
         let (held_x, held_y) = select(train.x, &held_rows);
         let head = head::train(&fit_x, &fit_y, classes.len(), Some((&held_x, &held_y)), &config.head, seed)?;
-        let companion = match train.own {
-            Some(own) if config.companion_weight != Some(0.0) && own.nrows() == train.x.nrows() => {
+        // The encoder's own embeddings of the held-out rows, when a companion is to read them.
+        let own = train.own.filter(|own| config.companion_weight != Some(0.0) && own.nrows() == train.x.nrows());
+        let held_own = own.map(|own| select(own, &held_rows).0);
+        let companion = match (own, &held_own) {
+            (Some(own), Some(held_own)) => {
                 let (fit_own, _) = select(own, &fit_rows);
-                let (held_own, _) = select(own, &held_rows);
                 let seed = seed.wrapping_add(1);
-                Some(head::train(&fit_own, &fit_y, classes.len(), Some((&held_own, &held_y)), &config.head, seed)?)
+                Some(head::train(&fit_own, &fit_y, classes.len(), Some((held_own, &held_y)), &config.head, seed)?)
             }
             _ => None,
         };
@@ -231,7 +233,6 @@ impl IntentClassifier {
         let both = |x: ArrayView1<f32>, own: Option<ArrayView1<f32>>| -> (Array1<f32>, Option<Array1<f32>>) {
             (head.logits(x), companion.as_ref().zip(own).map(|(c, o)| c.logits(o)))
         };
-        let held_own = train.own.map(|own| own.select(ndarray::Axis(0), &held_rows));
         let scored_pairs: Vec<BothScored> = match &validation {
             Some(v) => {
                 v.x.rows()
@@ -261,10 +262,7 @@ impl IntentClassifier {
             (Some(_), None) => choose_companion_weight(&scored_pairs, oos_class),
         };
         let companion = companion.filter(|_| companion_weight > 0.0);
-        let scored: Vec<Scored> = scored_pairs
-            .into_iter()
-            .map(|b| Scored { logits: mix(b.logits, b.own.as_ref(), companion_weight), gold: b.gold })
-            .collect();
+        let scored = mixed_scores(&scored_pairs, companion_weight);
         let temperature = fit_temperature(&scored);
         let threshold_choice = choose_threshold(&scored, temperature, oos_class, config.target_retention);
         let margin = choose_margin(&scored, temperature, oos_class, threshold_choice.threshold, config.ambiguity_cost);
@@ -391,6 +389,11 @@ fn mix(logits: Array1<f32>, own: Option<&Array1<f32>>, weight: f32) -> Array1<f3
     }
 }
 
+/// The rows' mixed logits at `weight`, ready for calibration.
+fn mixed_scores(rows: &[BothScored], weight: f32) -> Vec<Scored> {
+    rows.iter().map(|b| Scored { logits: mix(b.logits.clone(), b.own.as_ref(), weight), gold: b.gold }).collect()
+}
+
 /// The companion weight among 0, 0.1, … 0.5 that classifies the most held-out rows right
 /// (out-of-scope rows as their class when there is one), ties going to the lowest log-loss
 /// at the temperature fitted for that weight. A grid, not an optimiser: one parameter, and a
@@ -399,10 +402,7 @@ fn choose_companion_weight(rows: &[BothScored], oos_class: Option<usize>) -> f32
     let mut best = (0.0f32, 0usize, f64::INFINITY);
     for step in 0..=5 {
         let weight = step as f32 / 10.0;
-        let scored: Vec<Scored> = rows
-            .iter()
-            .map(|b| Scored { logits: mix(b.logits.clone(), b.own.as_ref(), weight), gold: b.gold })
-            .collect();
+        let scored = mixed_scores(rows, weight);
         let temperature = fit_temperature(&scored);
         let (mut right, mut loss) = (0usize, 0.0f64);
         for s in &scored {

@@ -95,12 +95,7 @@ pub fn save(dir: &Path, manifest: &Manifest, tensors: &HashMap<String, Tensor>) 
             message: format!("cannot serialise the weights: {e}"),
         })?;
         // On disk before the manifest that vouches for it, and before the rename.
-        std::fs::File::create(&weights)
-            .and_then(|mut file| {
-                std::io::Write::write_all(&mut file, &bytes)?;
-                file.sync_all()
-            })
-            .map_err(|e| Error::io(&weights, e))?;
+        crate::util::write_atomic(&weights, &bytes)?;
         let mut manifest = manifest.clone();
         manifest.files.insert(WEIGHTS_FILE.to_string(), crate::util::sha256_file(&weights)?);
         let json = serde_json::to_string_pretty(&manifest)?;
