@@ -1,7 +1,7 @@
 //! [`Nlu`]: the engine a bot talks to. Text → encoder → heads → [`Parse`].
 
 use crate::data::TrainingData;
-use crate::encoder::adapt::{AdaptConfig, Adapter};
+use crate::encoder::adapt::{AdaptConfig, Adapter, HeldOutSplit};
 use crate::encoder::cache::{CacheStats, EncodingCache, DEFAULT_CACHE_BYTES};
 use crate::encoder::{Encoder, UpperLayers};
 use crate::entity::declared::DeclaredExtractor;
@@ -108,7 +108,11 @@ impl Nlu {
     /// training alone. `config.adapt` is replaced by the settings `model` was adapted with (its
     /// manifest's `train_config`): they and the seed decide which rows the heads calibrate on,
     /// and those must be rows the adapter never trained on. Trained on the same data, the
-    /// result is the model that `train_with_encoder` with adaptation gives.
+    /// result is the model that `train_with_encoder` with adaptation gives. On data that has
+    /// grown since (examples added or corrected), the heads learn the new examples and still
+    /// calibrate on utterances the adapter never saw, as adapters hold out utterances one by one
+    /// ([`HeldOutSplit::PerUtterance`]); the adapted layers themselves have not learned from
+    /// the new examples until the next `--adapt`.
     ///
     /// Fails when `model` has no adapted layers, or its manifest no readable adaptation settings.
     pub fn train_reusing_adapter(
@@ -123,20 +127,24 @@ impl Nlu {
                 "this model has no adapted encoder layers to reuse: train it with `--adapt`".into(),
             ));
         };
-        let own: std::collections::BTreeSet<_> = model.manifest.training_files.iter().map(|f| &f.sha256).collect();
-        let given = training_files(data)?;
-        if given.iter().any(|f| !own.contains(&f.sha256)) || given.len() != own.len() {
-            tracing::warn!(
-                "the reused adapter was trained on other files than these: some rows the heads calibrate on \
-                 may be rows it trained on, which makes the thresholds optimistic"
-            );
-        }
         let adapted_with = serde_json::from_value::<TrainConfig>(model.manifest.train_config.clone()).map_err(|e| {
             Error::InvalidArgument(format!(
                 "the model's manifest has no readable training configuration ({e}), so the adapter's \
                  held-out rows are unknown: train it again with `--adapt`"
             ))
         })?;
+        // Utterances held out one by one stay held out however the data grows; a stratified
+        // split is reshuffled by any change to the data.
+        let own: std::collections::BTreeSet<_> = model.manifest.training_files.iter().map(|f| &f.sha256).collect();
+        let given = training_files(data)?;
+        let files_differ = given.iter().any(|f| !own.contains(&f.sha256)) || given.len() != own.len();
+        if files_differ && adapted_with.adapt.held_out_by == HeldOutSplit::Stratified {
+            tracing::warn!(
+                "the reused adapter was trained on other files than these, with a split that any change \
+                 to the data reshuffles: some rows the heads calibrate on may be rows it trained on, which \
+                 makes the thresholds optimistic; adapt again (`--adapt`) for honest thresholds"
+            );
+        }
         let config = TrainConfig { adapt: adapted_with.adapt, ..config.clone() };
         let adapter = Adapter::from_tensors(&model.encoder, &adapter.to_tensors(), adapter.meta().clone())?;
         Self::train_parts(model.encoder.clone(), data, validation, &config, Some(adapter), progress)
@@ -163,7 +171,9 @@ impl Nlu {
         let with_tokens = config.entities.enabled && data.examples.iter().any(|e| !e.entities.is_empty());
         let (adapter, adapted, adapter_split) = match (reused, config.adapt.enabled) {
             (Some(adapter), _) => {
-                let split = crate::encoder::adapt::held_out_split(&adapt_labels(data).0, &config.adapt, config.seed);
+                let texts: Vec<&str> = data.examples.iter().map(|e| e.text.as_str()).collect();
+                let split =
+                    crate::encoder::adapt::held_out_split(&texts, &adapt_labels(data).0, &config.adapt, config.seed);
                 (Some(adapter), None, Some(split))
             }
             (None, true) => {
@@ -670,7 +680,7 @@ fn adapt_encoder(
         config.seed,
         progress,
     )?;
-    Ok((adapter, embeddings, crate::encoder::adapt::held_out_split(&labels, &config.adapt, config.seed)))
+    Ok((adapter, embeddings, crate::encoder::adapt::held_out_split(&texts, &labels, &config.adapt, config.seed)))
 }
 
 /// The adaptation's class index of each example (intents sorted by name, out-of-scope examples

@@ -56,9 +56,10 @@ enum Command {
         seed: Option<u64>,
         #[command(flatten)]
         adapt: model_cmd::TrainOptions,
-        /// Reuse the adapted encoder layers of this model (trained with --adapt on the same
-        /// data) instead of adapting again: only the heads are trained, in minutes. The
-        /// adaptation settings come from that model's manifest.
+        /// Reuse the adapted encoder layers of this model (trained with --adapt, on these files
+        /// or an earlier version of them) instead of adapting again: only the heads are trained,
+        /// in minutes, new examples included. The adaptation settings come from that model's
+        /// manifest.
         #[arg(long, value_name = "MODEL", conflicts_with_all = ["adapt", "adapt_layers", "adapt_epochs", "adapt_lr", "adapt_entity_weight"])]
         adapter_from: Option<PathBuf>,
     },

@@ -60,8 +60,13 @@ pub struct AdaptConfig {
     pub batch_size: usize,
     /// Scale of the cosine-softmax logits.
     pub logit_scale: f64,
-    /// Share of the utterances held out (stratified) for early stopping.
+    /// Share of the utterances held out for early stopping (and then for the heads'
+    /// calibration: rows the adapted layers never trained on).
     pub held_out_share: f32,
+    /// How those utterances are picked. Manifests written before this setting existed read
+    /// [`HeldOutSplit::Stratified`], the split their adapters were trained with.
+    #[serde(default = "HeldOutSplit::legacy")]
+    pub held_out_by: HeldOutSplit,
     /// Stop after this many epochs without a better held-out accuracy.
     pub patience: usize,
     /// Stop after the epoch that crosses this many seconds (none: no limit).
@@ -84,10 +89,31 @@ impl Default for AdaptConfig {
             batch_size: 32,
             logit_scale: 20.0,
             held_out_share: 0.1,
+            held_out_by: HeldOutSplit::PerUtterance,
             patience: 2,
             max_seconds: None,
             entity_loss_weight: 0.0,
         }
+    }
+}
+
+/// How the adaptation picks the utterances it holds out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldOutSplit {
+    /// Each utterance on its own, from a hash of its text and the seed. Adding, removing or
+    /// relabelling other examples moves no utterance from one side to the other, so heads
+    /// retrained over the adapter on grown data (`entendu train --adapter-from`) still
+    /// calibrate on utterances the adapter never trained on.
+    PerUtterance,
+    /// A stratified shuffle of all the rows (adapters trained before 2026-12-08): any change to
+    /// the data reshuffles it.
+    Stratified,
+}
+
+impl HeldOutSplit {
+    fn legacy() -> Self {
+        Self::Stratified
     }
 }
 
@@ -336,7 +362,7 @@ pub fn adapt(
 
     // Held-out rows for early stopping, then length-sorted batches of each part, so that
     // padding stays small; the frozen lower layers run once per batch, here.
-    let (fit_rows, held_rows) = held_out_split(labels, config, seed);
+    let (fit_rows, held_rows) = held_out_split(texts, labels, config, seed);
     let cache =
         |rows: &[usize], stage: &str, progress: &mut dyn FnMut(&str, usize, usize)| -> Result<Vec<CachedBatch>> {
             let mut items = Vec::with_capacity(rows.len());
@@ -588,8 +614,63 @@ fn cache_tags(
 /// The rows [`adapt`] trains on and the rows it holds out for early stopping, for `labels`,
 /// `config` and `seed`. The intent head is calibrated on the same held-out rows: on the rows the
 /// adapter trained on, it would be right nearly always and calibrate itself overconfident.
-pub(crate) fn held_out_split(labels: &[usize], config: &AdaptConfig, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    crate::intent::stratified_split(labels, config.held_out_share, seed ^ 0xada)
+pub(crate) fn held_out_split(
+    texts: &[&str],
+    labels: &[usize],
+    config: &AdaptConfig,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    match config.held_out_by {
+        HeldOutSplit::Stratified => crate::intent::stratified_split(labels, config.held_out_share, seed ^ 0xada),
+        HeldOutSplit::PerUtterance => per_utterance_split(texts, labels, config.held_out_share, seed ^ 0xada),
+    }
+}
+
+/// A row is held out when the hash of its text falls in the first `share` of the hash range,
+/// whatever the other rows are. A class of 3 or more rows that gets none holds out its row of
+/// lowest hash, so that early stopping and calibration see every class.
+fn per_utterance_split(texts: &[&str], labels: &[usize], share: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let cut = (f64::from(share.clamp(0.0, 1.0)) * u64::MAX as f64) as u64;
+    // Each class's rows with their hashes and sides.
+    let mut by_class: HashMap<usize, Vec<(usize, u64, bool)>> = HashMap::new();
+    for (row, (text, &label)) in texts.iter().zip(labels).enumerate() {
+        let key = text_hash(text, seed);
+        by_class.entry(label).or_default().push((row, key, key < cut));
+    }
+    let (mut fit, mut held) = (Vec::new(), Vec::new());
+    for rows in by_class.values_mut() {
+        if share > 0.0 && rows.len() >= 3 && !rows.iter().any(|r| r.2) {
+            if let Some(lowest) = rows.iter_mut().min_by_key(|r| r.1) {
+                lowest.2 = true;
+            }
+        }
+        for &(row, _, is_held) in rows.iter() {
+            if is_held {
+                held.push(row)
+            } else {
+                fit.push(row)
+            }
+        }
+    }
+    fit.sort_unstable();
+    held.sort_unstable();
+    (fit, held)
+}
+
+/// FNV-1a over the text's bytes, then the splitmix64 finaliser to spread it. Written by hand on
+/// purpose: a saved adapter's held-out rows must come out the same on every platform and Rust
+/// release, which `std`'s `DefaultHasher` does not promise.
+fn text_hash(text: &str, seed: u64) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ seed;
+    for byte in text.bytes() {
+        h ^= u64::from(byte);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// Mean over real tokens, then L2 normalisation: `[batch, hidden]`.
@@ -858,5 +939,56 @@ mod tests {
         // An int8 matrix without its scales is a damaged model, said so.
         stored.remove("layer.0.dense.weight.scale");
         assert!(unstore(&stored).unwrap_err().to_string().contains("damaged"));
+    }
+
+    #[test]
+    fn utterances_held_out_one_by_one_keep_their_side_when_the_data_grows() {
+        let texts: Vec<String> = (0..300).map(|i| format!("utterance number {i}")).collect();
+        let labels: Vec<usize> = (0..300).map(|i| i % 3).collect();
+        let config = AdaptConfig::default();
+        assert_eq!(config.held_out_by, HeldOutSplit::PerUtterance);
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (fit, held) = held_out_split(&refs, &labels, &config, 7);
+        assert_eq!(fit.len() + held.len(), 300);
+        assert!((15..=45).contains(&held.len()), "about a tenth held out, got {}", held.len());
+
+        // New examples interleaved with the old ones, and the old ones relabelled: no old
+        // utterance changes side.
+        let mut grown: Vec<&str> = Vec::new();
+        let mut grown_labels = Vec::new();
+        let extra: Vec<String> = (0..100).map(|i| format!("a new example {i}")).collect();
+        let mut origin = Vec::new();
+        for (i, text) in refs.iter().enumerate() {
+            grown.push(text);
+            grown_labels.push((labels[i] + 1) % 3);
+            origin.push(Some(i));
+            if let Some(new) = extra.get(i) {
+                grown.push(new);
+                grown_labels.push(0);
+                origin.push(None);
+            }
+        }
+        let (_, grown_held) = held_out_split(&grown, &grown_labels, &config, 7);
+        let old_held: Vec<usize> = grown_held.iter().filter_map(|&r| origin[r]).collect();
+        assert_eq!(old_held, held);
+        // Another seed, another split.
+        assert_ne!(held_out_split(&refs, &labels, &config, 8).1, held);
+    }
+
+    #[test]
+    fn every_class_of_three_or_more_is_held_out_once_at_least() {
+        let texts = ["un", "deux", "trois", "quatre", "cinq"];
+        let config = AdaptConfig { held_out_share: 0.01, ..AdaptConfig::default() };
+        let (_, held) = held_out_split(&texts, &[0, 0, 0, 1, 1], &config, 1);
+        assert_eq!(held.iter().filter(|&&r| r < 3).count(), 1, "{held:?}");
+        assert!(held.iter().all(|&r| r < 3), "a class of two keeps both rows for training");
+    }
+
+    #[test]
+    fn adaptation_settings_saved_before_the_per_utterance_split_read_the_stratified_one() {
+        let old: AdaptConfig = serde_json::from_str(r#"{"enabled": true, "layers": 4}"#).unwrap();
+        assert_eq!(old.held_out_by, HeldOutSplit::Stratified);
+        let now = serde_json::to_string(&AdaptConfig::default()).unwrap();
+        assert!(now.contains(r#""held_out_by":"per_utterance""#), "{now}");
     }
 }
