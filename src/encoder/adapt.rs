@@ -102,9 +102,10 @@ impl Default for AdaptConfig {
 #[serde(rename_all = "snake_case")]
 pub enum HeldOutSplit {
     /// Each utterance on its own, from a hash of its text and the seed. Adding, removing or
-    /// relabelling other examples moves no utterance from one side to the other, so heads
+    /// relabelling other examples moves no utterance from training to held out, so heads
     /// retrained over the adapter on grown data (`entendu train --adapter-from`) still
-    /// calibrate on utterances the adapter never trained on.
+    /// calibrate on utterances the adapter never trained on. The one exception: a class that
+    /// grows to 3 rows with none in the held-out share holds out its row of lowest hash.
     PerUtterance,
     /// A stratified shuffle of all the rows (adapters trained before 2026-12-08): any change to
     /// the data reshuffles it.
@@ -611,8 +612,8 @@ fn cache_tags(
     })
 }
 
-/// The rows [`adapt`] trains on and the rows it holds out for early stopping, for `labels`,
-/// `config` and `seed`. The intent head is calibrated on the same held-out rows: on the rows the
+/// The rows [`adapt`] trains on and the rows it holds out for early stopping, for `texts`,
+/// `labels`, `config` and `seed`. The intent head is calibrated on the same held-out rows: on the rows the
 /// adapter trained on, it would be right nearly always and calibrate itself overconfident.
 pub(crate) fn held_out_split(
     texts: &[&str],
