@@ -65,7 +65,7 @@ pub struct TrainOptions {
     /// With --adapt: most passes over the training utterances.
     #[arg(long, value_name = "N")]
     pub adapt_epochs: Option<usize>,
-    /// With --adapt: learning rate of the adapted layers (default 1e-4).
+    /// With --adapt: learning rate of the adapted layers (default 1e-3).
     #[arg(long, value_name = "LR")]
     pub adapt_lr: Option<f64>,
     /// With --adapt, on data with entity annotations: weight of the entity-tagging loss beside

@@ -26,7 +26,7 @@
 //! cosine-softmax layer initialised at the class centroids (so the first step starts from a
 //! nearest-centroid classifier, not from noise), cross-entropy including the out-of-scope
 //! class when the data has one, AdamW with linear warm-up and decay, early stopping on a
-//! stratified held-out share. Deterministic for a seed.
+//! held-out share ([`HeldOutSplit`]). Deterministic for a seed.
 
 use super::bert::{Precision, UpperLayers};
 use super::Encoder;
@@ -83,7 +83,10 @@ impl Default for AdaptConfig {
             enabled: false,
             layers: 2,
             max_epochs: 4,
-            learning_rate: 1e-4,
+            // Chosen on the support data's held-out tenth (held-out accuracy 0.846 at 1e-4,
+            // 0.872 at 3e-4, 0.886 at 1e-3), and the rate of every adapted figure in the README
+            // (CLINC150, BANKING77, xSID, the bundled support model).
+            learning_rate: 1e-3,
             head_learning_rate: 3e-3,
             weight_decay: 0.01,
             batch_size: 32,
