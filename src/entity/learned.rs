@@ -9,7 +9,10 @@
 //! of a SentencePiece piece does not say reliably.
 //!
 //! Decoding is a constrained Viterbi over the tag log-probabilities: `I-x` may only follow
-//! `B-x` or `I-x`, so every decoded span is well formed. A span runs from the first byte of its
+//! `B-x` or `I-x`, so every decoded span is well formed. The path's score may add the
+//! log-probabilities of tag bigrams counted in the training data ([`TaggerMeta::transition_weight`],
+//! chosen on the held-out share; 0 leaves them out): a per-token head cannot see that `B-x B-x`
+//! is rare, so it splits `in | sixteen seconds` where the data writes one span. A span runs from the first byte of its
 //! first token to the last byte of its last token, extended to the whole alphanumeric run when
 //! a token boundary falls inside a word (a number split into pieces is one entity), with
 //! surrounding whitespace trimmed: `&text[start..end]` is always the entity's text.
@@ -42,6 +45,9 @@ const MIN_SPANS_FOR_THRESHOLD: usize = 30;
 /// Prefix of the tagger's tensors in the model's weight file.
 pub const TENSOR_PREFIX: &str = "tagger";
 
+/// Name of the tag-bigram table in the model's weight file (see [`transition_log_probs`]).
+const TRANSITIONS_TENSOR: &str = "tagger.transitions";
+
 /// How the tagger is trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -60,6 +66,10 @@ pub struct TaggerConfig {
     pub held_out_share: f32,
     /// See [`TaggerMeta::builtin_gate`].
     pub builtin_gate: f32,
+    /// Let the decoding add the training data's tag-bigram log-probabilities, with a weight
+    /// chosen on the held-out share ([`TaggerMeta::transition_weight`]); false decodes with
+    /// the token scores alone.
+    pub transitions: bool,
 }
 
 impl Default for TaggerConfig {
@@ -94,6 +104,7 @@ impl Default for TaggerConfig {
             },
             held_out_share: 0.1,
             builtin_gate: 0.1,
+            transitions: true,
         }
     }
 }
@@ -120,6 +131,10 @@ pub struct TaggerMeta {
     /// them is below this (see [`Reading::confirms`]); 0 keeps them all.
     #[serde(default)]
     pub builtin_gate: f32,
+    /// Weight of the tag-bigram log-probabilities in the Viterbi path score (0: none; models
+    /// trained before 2026-12-08 have none).
+    #[serde(default)]
+    pub transition_weight: f32,
 }
 
 /// One BIO tag.
@@ -196,14 +211,28 @@ pub fn bio_tags(offsets: &[(usize, usize)], spans: &[TypedSpan]) -> Vec<Tag> {
 /// The most probable tag sequence under the BIO constraint (no `I-x` unless after `B-x` or
 /// `I-x`), from per-token log-probabilities `scores` `[tokens, tags]`.
 pub fn viterbi(scores: &Array2<f32>) -> Vec<usize> {
+    viterbi_with_transitions(scores, None)
+}
+
+/// [`viterbi`] with `weight × transitions[(1 + previous, next)]` added to every step of a path
+/// (`transitions[(0, first)]` to its first tag): see [`transition_log_probs`].
+pub fn viterbi_with_transitions(scores: &Array2<f32>, transitions: Option<(&Array2<f32>, f32)>) -> Vec<usize> {
     let tags: Vec<Tag> = (0..scores.ncols()).map(Tag::from_index).collect();
+    let bonus = |from: Option<usize>, to: usize| -> f32 {
+        transitions
+            .map_or(0.0, |(table, weight)| weight * table.get((from.map_or(0, |f| f + 1), to)).copied().unwrap_or(0.0))
+    };
     let mut rows = scores.rows().into_iter();
     let Some(first) = rows.next() else {
         return Vec::new();
     };
     // best[j]: score of the best legal path ending in tag j so far (-inf: none).
-    let mut best: Vec<f32> =
-        tags.iter().zip(first).map(|(tag, &s)| if tag.may_follow(None) { s } else { f32::NEG_INFINITY }).collect();
+    let mut best: Vec<f32> = tags
+        .iter()
+        .zip(first)
+        .enumerate()
+        .map(|(j, (tag, &s))| if tag.may_follow(None) { s + bonus(None, j) } else { f32::NEG_INFINITY })
+        .collect();
     // back[t - 1][j]: the tag before j on that path, for every later token t.
     let mut back: Vec<Vec<usize>> = Vec::new();
     for row in rows {
@@ -211,13 +240,15 @@ pub fn viterbi(scores: &Array2<f32>) -> Vec<usize> {
         let next: Vec<f32> = tags
             .iter()
             .zip(row)
-            .map(|(tag, &s)| {
+            .enumerate()
+            .map(|(j, (tag, &s))| {
                 let (from, score) = tags
                     .iter()
                     .zip(&best)
                     .enumerate()
                     .filter(|(_, (previous, b))| b.is_finite() && tag.may_follow(Some(**previous)))
-                    .fold((0, f32::NEG_INFINITY), |acc, (i, (_, &b))| if b > acc.1 { (i, b) } else { acc });
+                    .map(|(i, (_, &b))| (i, b + bonus(Some(i), j)))
+                    .fold((0, f32::NEG_INFINITY), |acc, (i, b)| if b > acc.1 { (i, b) } else { acc });
                 pointers.push(from);
                 score + s
             })
@@ -233,6 +264,35 @@ pub fn viterbi(scores: &Array2<f32>) -> Vec<usize> {
     }
     path.reverse();
     path
+}
+
+/// Log-probabilities of tag bigrams in `sequences` (tag indices among `tags` tags), add-one
+/// smoothed over the transitions the BIO constraint allows: row 0 gives the first tag of a
+/// sequence, row `1 + i` the tag after tag `i`. Forbidden transitions get 0; Viterbi never
+/// takes them anyway.
+pub fn transition_log_probs<'a>(sequences: impl Iterator<Item = &'a [usize]>, tags: usize) -> Array2<f32> {
+    let mut counts = Array2::<f32>::zeros((tags + 1, tags));
+    for sequence in sequences {
+        let mut previous: Option<usize> = None;
+        for &tag in sequence {
+            if let Some(count) = counts.get_mut((previous.map_or(0, |p| p + 1), tag)) {
+                *count += 1.0;
+            }
+            previous = Some(tag);
+        }
+    }
+    let mut table = Array2::<f32>::zeros((tags + 1, tags));
+    for (row, (mut out, seen)) in table.rows_mut().into_iter().zip(counts.rows()).enumerate() {
+        let previous = row.checked_sub(1).map(Tag::from_index);
+        let allowed: Vec<bool> = (0..tags).map(|j| Tag::from_index(j).may_follow(previous)).collect();
+        let total: f32 = seen.iter().zip(&allowed).filter(|(_, ok)| **ok).map(|(c, _)| c + 1.0).sum();
+        for ((value, &count), ok) in out.iter_mut().zip(seen).zip(allowed) {
+            if ok && total > 0.0 {
+                *value = ((count + 1.0) / total).ln();
+            }
+        }
+    }
+    table
 }
 
 /// A decoded span with its confidence.
@@ -418,9 +478,15 @@ fn written_without_spaces(c: char) -> bool {
         | 0x20000..=0x3FFFF) // CJK extensions B and later
 }
 
-/// Viterbi over `probs` (per-token tag probabilities), then the spans of the path.
-fn decode_probabilities(text: &str, offsets: &[(usize, usize)], probs: &Array2<f32>) -> Vec<Decoded> {
-    let path = viterbi(&probs.mapv(|v| v.max(1e-12).ln()));
+/// Viterbi over `probs` (per-token tag probabilities) and the weighted tag-bigram
+/// log-probabilities, then the spans of the path.
+fn decode_probabilities(
+    text: &str,
+    offsets: &[(usize, usize)],
+    probs: &Array2<f32>,
+    transitions: Option<(&Array2<f32>, f32)>,
+) -> Vec<Decoded> {
+    let path = viterbi_with_transitions(&probs.mapv(|v| v.max(1e-12).ln()), transitions);
     let chosen: Vec<f32> = path.iter().enumerate().map(|(t, &j)| probs.get((t, j)).copied().unwrap_or(0.0)).collect();
     spans_of_path(text, offsets, &path, &chosen)
 }
@@ -485,6 +551,19 @@ impl Reading<'_> {
     }
 }
 
+/// Exact-span micro F1 of the `scored` spans (confidence, gold or not) kept at `threshold`,
+/// against `gold_total` gold spans.
+fn span_f1(scored: &[(f32, bool)], gold_total: usize, threshold: f32) -> f64 {
+    let kept: Vec<&(f32, bool)> = scored.iter().filter(|(c, _)| *c >= threshold).collect();
+    let tp = kept.iter().filter(|(_, ok)| *ok).count() as f64;
+    let (p, r) = (tp / kept.len().max(1) as f64, tp / gold_total.max(1) as f64);
+    if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    }
+}
+
 /// Number of surface flags appended to the embeddings (see [`features`]).
 const FLAGS: usize = 2;
 
@@ -540,6 +619,8 @@ pub struct TaggedText<'a> {
 pub struct Tagger {
     head: Head,
     meta: TaggerMeta,
+    /// Tag-bigram log-probabilities of the training data (see [`transition_log_probs`]).
+    transitions: Option<Array2<f32>>,
     /// Entity type of each type index (from the `B-` tags of `meta.tags`).
     types: Vec<String>,
 }
@@ -588,16 +669,27 @@ impl Tagger {
             min_confidence: 0.0,
             held_out_f1: None,
             builtin_gate: config.builtin_gate,
+            transition_weight: 0.0,
         };
-        let mut tagger = Self { head, meta, types };
+        let sequences: Vec<Vec<usize>> = train
+            .iter()
+            .map(|item| bio_tags(&item.encoded.offsets, &annotated_spans(item.entities, &index)))
+            .map(|tags| tags.into_iter().map(Tag::index).collect())
+            .collect();
+        let transitions = transition_log_probs(sequences.iter().map(Vec::as_slice), classes);
+        let mut tagger = Self { head, meta, transitions: Some(transitions), types };
         if !held.is_empty() {
+            if config.transitions {
+                tagger.choose_transition_weight(&held, &index);
+            }
             tagger.choose_min_confidence(&held, &index);
         }
         Ok(Some(tagger))
     }
 
-    /// Chooses the confidence threshold that maximises exact-span micro F1 on `held`.
-    fn choose_min_confidence(&mut self, held: &[TaggedText], index: &HashMap<&str, usize>) {
+    /// The decoded spans of `held` with their confidences and whether each is gold, and the
+    /// number of gold spans.
+    fn score_held_out(&self, held: &[TaggedText], index: &HashMap<&str, usize>) -> (Vec<(f32, bool)>, usize) {
         let mut gold_total = 0usize;
         let mut scored: Vec<(f32, bool)> = Vec::new();
         for item in held {
@@ -607,16 +699,37 @@ impl Tagger {
                 scored.push((d.confidence, gold.contains(&d.span)));
             }
         }
-        let f1_at = |threshold: f32| -> f64 {
-            let kept: Vec<&(f32, bool)> = scored.iter().filter(|(c, _)| *c >= threshold).collect();
-            let tp = kept.iter().filter(|(_, ok)| *ok).count() as f64;
-            let (p, r) = (tp / kept.len().max(1) as f64, tp / gold_total.max(1) as f64);
-            if p + r > 0.0 {
-                2.0 * p * r / (p + r)
-            } else {
-                0.0
-            }
+        (scored, gold_total)
+    }
+
+    /// Chooses the weight of the tag-bigram log-probabilities (0, 0.25, 0.5 or 1) that
+    /// maximises exact-span micro F1 on `held`; 0 on fewer than [`MIN_SPANS_FOR_THRESHOLD`]
+    /// gold spans.
+    fn choose_transition_weight(&mut self, held: &[TaggedText], index: &HashMap<&str, usize>) {
+        let f1 = |tagger: &Self| {
+            let (scored, gold_total) = tagger.score_held_out(held, index);
+            (span_f1(&scored, gold_total, 0.0), gold_total)
         };
+        self.meta.transition_weight = 0.0;
+        let (mut best_f1, gold_total) = f1(self);
+        let mut best_weight = 0.0;
+        if gold_total >= MIN_SPANS_FOR_THRESHOLD {
+            for weight in [0.25, 0.5, 1.0] {
+                self.meta.transition_weight = weight;
+                let (value, _) = f1(self);
+                // Strictly better only: ties keep the lighter weight.
+                if value > best_f1 + 1e-9 {
+                    (best_f1, best_weight) = (value, weight);
+                }
+            }
+        }
+        self.meta.transition_weight = best_weight;
+    }
+
+    /// Chooses the confidence threshold that maximises exact-span micro F1 on `held`.
+    fn choose_min_confidence(&mut self, held: &[TaggedText], index: &HashMap<&str, usize>) {
+        let (scored, gold_total) = self.score_held_out(held, index);
+        let f1_at = |threshold: f32| span_f1(&scored, gold_total, threshold);
         let mut best = (f1_at(0.0), 0.0f32);
         // A threshold chosen on a handful of spans would fit their noise: keep none then.
         let steps = if gold_total >= MIN_SPANS_FOR_THRESHOLD { 18 } else { 0 };
@@ -631,6 +744,12 @@ impl Tagger {
         }
         self.meta.min_confidence = best.1;
         self.meta.held_out_f1 = Some(best.0);
+    }
+
+    /// The tag-bigram table and its weight, when the tagger decodes with them.
+    fn weighted_transitions(&self) -> Option<(&Array2<f32>, f32)> {
+        let weight = self.meta.transition_weight;
+        self.transitions.as_ref().filter(|_| weight > 0.0).map(|table| (table, weight))
     }
 
     /// Per-token tag probabilities (rows: tokens, columns: tags by [`Tag::index`]); `None`
@@ -652,7 +771,7 @@ impl Tagger {
     pub fn decode(&self, text: &str, encoded: &EncodedText) -> Vec<Decoded> {
         let _span = tracing::trace_span!("tagger", tokens = encoded.offsets.len()).entered();
         self.token_probabilities(text, encoded)
-            .map(|probs| decode_probabilities(text, &encoded.offsets, &probs))
+            .map(|probs| decode_probabilities(text, &encoded.offsets, &probs, self.weighted_transitions()))
             .unwrap_or_default()
     }
 
@@ -670,7 +789,7 @@ impl Tagger {
         let probs = self.token_probabilities(text, encoded);
         let entities = probs
             .as_ref()
-            .map(|p| decode_probabilities(text, &encoded.offsets, p))
+            .map(|p| decode_probabilities(text, &encoded.offsets, p, self.weighted_transitions()))
             .unwrap_or_default()
             .into_iter()
             .filter(|d| d.confidence >= self.meta.min_confidence)
@@ -703,7 +822,16 @@ impl Tagger {
 
     /// Named tensors for the artifact, under [`TENSOR_PREFIX`].
     pub fn to_tensors(&self) -> Result<HashMap<String, Tensor>> {
-        self.head.to_tensors(TENSOR_PREFIX)
+        let mut tensors = self.head.to_tensors(TENSOR_PREFIX)?;
+        if let Some((table, _)) = self.weighted_transitions() {
+            let table = table.as_standard_layout();
+            let values = table.as_slice().unwrap_or(&[]);
+            tensors.insert(
+                TRANSITIONS_TENSOR.to_string(),
+                Tensor::from_slice(values, table.dim(), &candle_core::Device::Cpu)?,
+            );
+        }
+        Ok(tensors)
     }
 
     /// Rebuilds a tagger from the artifact's tensors and its manifest entry; `Ok(None)` when the
@@ -721,8 +849,24 @@ impl Tagger {
                 head.classes(),
             )));
         }
+        let transitions = match tensors.get(TRANSITIONS_TENSOR) {
+            Some(t) => {
+                let (rows, cols) = t.dims2()?;
+                let values = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                Some(Array2::from_shape_vec((rows, cols), values).map_err(|e| Error::InvalidArgument(e.to_string()))?)
+            }
+            None => None,
+        };
+        let tags = meta.tags.len();
+        let fits = transitions.as_ref().map_or(meta.transition_weight <= 0.0, |t| t.dim() == (tags + 1, tags));
+        if !fits {
+            return Err(Error::InvalidArgument(format!(
+                "tagger: the manifest decodes with tag transitions over {tags} tags, but the weights have {}; train again",
+                transitions.as_ref().map_or("none".to_string(), |t| format!("a {:?} table", t.dim())),
+            )));
+        }
         let types: Vec<String> = meta.tags.iter().filter_map(|t| t.strip_prefix("B-").map(str::to_string)).collect();
-        Ok(Some(Self { head, meta, types }))
+        Ok(Some(Self { head, meta, transitions, types }))
     }
 }
 
@@ -874,6 +1018,63 @@ mod tests {
             let score: f32 = path.iter().enumerate().map(|(t, &j)| scores[[t, j]]).sum();
             assert!((score - best.0).abs() < 1e-5, "{path:?} {best:?}");
         }
+    }
+
+    #[test]
+    fn viterbi_with_transitions_matches_exhaustive_search() {
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..50 {
+            let n = rng.random_range(1..6);
+            let scores = Array2::from_shape_fn((n, 5), |_| -rng.random::<f32>() * 4.0);
+            let table = Array2::from_shape_fn((6, 5), |_| -rng.random::<f32>() * 3.0);
+            let weight = rng.random::<f32>();
+            let path_score = |path: &[usize]| -> f32 {
+                let mut previous = 0;
+                let mut total = 0.0;
+                for (t, &j) in path.iter().enumerate() {
+                    total += scores[[t, j]] + weight * table[[previous, j]];
+                    previous = j + 1;
+                }
+                total
+            };
+            let path = viterbi_with_transitions(&scores, Some((&table, weight)));
+            let best = legal_paths(&scores).into_iter().map(|(_, p)| path_score(&p)).fold(f32::NEG_INFINITY, f32::max);
+            assert!((path_score(&path) - best).abs() < 1e-5, "{path:?}: {} < {best}", path_score(&path));
+        }
+    }
+
+    #[test]
+    fn transition_table_rows_are_distributions_over_legal_tags() {
+        // Tags O, B-0, I-0, B-1, I-1; the data never writes B-0 B-0.
+        let sequences: Vec<Vec<usize>> = vec![vec![0, 1, 2, 0], vec![1, 2, 2], vec![0, 3, 4, 0, 1]];
+        let table = transition_log_probs(sequences.iter().map(Vec::as_slice), 5);
+        assert_eq!(table.dim(), (6, 5));
+        for (row, values) in table.rows().into_iter().enumerate() {
+            let previous = row.checked_sub(1).map(Tag::from_index);
+            let mut total = 0.0;
+            for (j, &v) in values.iter().enumerate() {
+                if Tag::from_index(j).may_follow(previous) {
+                    total += v.exp();
+                } else {
+                    assert_eq!(v, 0.0, "forbidden transition {row} -> {j} has no score");
+                }
+            }
+            assert!((total - 1.0).abs() < 1e-5, "row {row} sums to {total}");
+        }
+        // After B-0: I-0 (seen twice) beats B-0 (never seen, smoothed).
+        assert!(table[(2, 2)] > table[(2, 1)]);
+    }
+
+    #[test]
+    fn transitions_join_a_span_the_token_scores_split() {
+        // Token scores alone prefer B-0 B-0 (two spans); the data's bigrams make it one.
+        let scores = Array2::from_shape_vec((2, 3), vec![-3.0, -0.1, -3.0, -3.0, -0.6, -0.8]).unwrap();
+        assert_eq!(viterbi(&scores), [1, 1]);
+        let sequences: Vec<Vec<usize>> = (0..20).map(|_| vec![1, 2, 0]).collect();
+        let table = transition_log_probs(sequences.iter().map(Vec::as_slice), 3);
+        assert_eq!(viterbi_with_transitions(&scores, Some((&table, 1.0))), [1, 2]);
+        assert_eq!(viterbi_with_transitions(&scores, Some((&table, 0.0))), [1, 1]);
     }
 
     #[test]
@@ -1076,6 +1277,21 @@ mod tests {
         let restored = Tagger::from_tensors(&a.to_tensors().unwrap(), a.meta().clone()).unwrap().unwrap();
         assert_eq!(restored.extract(items[55].text, items[55].encoded), a.extract(items[55].text, items[55].encoded));
         assert_eq!(restored.types(), ["order_id"]);
+        // With tag transitions: they travel with the tensors, and a manifest that decodes with
+        // them refuses weights without them.
+        let mut weighted = a;
+        weighted.meta.transition_weight = 0.5;
+        let tensors = weighted.to_tensors().unwrap();
+        assert!(tensors.contains_key(TRANSITIONS_TENSOR));
+        let restored = Tagger::from_tensors(&tensors, weighted.meta().clone()).unwrap().unwrap();
+        assert_eq!(restored.transitions, weighted.transitions);
+        assert_eq!(
+            restored.extract(items[55].text, items[55].encoded),
+            weighted.extract(items[55].text, items[55].encoded)
+        );
+        let mut without = tensors;
+        without.remove(TRANSITIONS_TENSOR);
+        assert!(Tagger::from_tensors(&without, weighted.meta().clone()).is_err());
         // No annotations: no tagger.
         let plain: Vec<TaggedText> = items.iter().map(|i| TaggedText { entities: &[], ..*i }).collect();
         assert!(Tagger::train(&plain, &[], &config, 5).unwrap().is_none());
