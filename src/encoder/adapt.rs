@@ -196,7 +196,7 @@ impl Adapter {
     }
 
     /// Named tensors for the artifact (`adapter.encoder.layer.{i}.…`): weight matrices as
-    /// offset int8 with their `….scale` rows (see [`store`]), the rest f16.
+    /// offset int8 with their `….scale` rows (one scale per row), the rest f16.
     pub fn to_tensors(&self) -> HashMap<String, Tensor> {
         self.stored.iter().map(|(name, t)| (format!("{PREFIX}{name}"), t.clone())).collect()
     }
