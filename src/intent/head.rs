@@ -130,11 +130,7 @@ impl Head {
             Tensor::from_slice(self.scale.as_slice().unwrap_or(&[]), self.scale.len(), &dev)?,
         );
         for (i, (w, b)) in self.layers.iter().enumerate() {
-            let w = w.as_standard_layout();
-            out.insert(
-                format!("{prefix}.layer{i}.weight"),
-                Tensor::from_slice(w.as_slice().unwrap_or(&[]), w.dim(), &dev)?,
-            );
+            out.insert(format!("{prefix}.layer{i}.weight"), matrix_to_tensor(w)?);
             out.insert(
                 format!("{prefix}.layer{i}.bias"),
                 Tensor::from_slice(b.as_slice().unwrap_or(&[]), b.len(), &dev)?,
@@ -161,10 +157,7 @@ impl Head {
             };
             let b = get1(format!("{prefix}.layer{i}.bias"))?
                 .ok_or_else(|| Error::InvalidArgument(format!("{prefix}.layer{i}.bias is missing")))?;
-            let (rows, cols) = w.dims2()?;
-            let values = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            let w = Array2::from_shape_vec((rows, cols), values).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-            layers.push((w, b));
+            layers.push((matrix_from_tensor(w)?, b));
         }
         // Shapes must chain, or inference would panic inside ndarray.
         let mut width = mean.len();
@@ -179,6 +172,19 @@ impl Head {
         }
         Ok(Some(Self { mean, scale, layers }))
     }
+}
+
+/// A matrix as an f32 tensor of the same shape, for the model's weight file.
+pub(crate) fn matrix_to_tensor(m: &Array2<f32>) -> Result<Tensor> {
+    let m = m.as_standard_layout();
+    Ok(Tensor::from_slice(m.as_slice().unwrap_or(&[]), m.dim(), &Device::Cpu)?)
+}
+
+/// A rank-2 tensor of any float type as an f32 matrix (what [`matrix_to_tensor`] wrote).
+pub(crate) fn matrix_from_tensor(t: &Tensor) -> Result<Array2<f32>> {
+    let (rows, cols) = t.dims2()?;
+    let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    Array2::from_shape_vec((rows, cols), values).map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 /// Trains a head on embeddings `x` (one row per example) with class indices `y` in
@@ -312,10 +318,7 @@ pub fn train(
     };
     let mut layers = Vec::new();
     for (w, b) in final_tensors {
-        let (rows, cols) = w.dims2()?;
-        let w = Array2::from_shape_vec((rows, cols), w.flatten_all()?.to_vec1::<f32>()?)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        layers.push((w, Array1::from(b.to_vec1::<f32>()?)));
+        layers.push((matrix_from_tensor(&w)?, Array1::from(b.to_vec1::<f32>()?)));
     }
     Ok(Head { mean, scale: std, layers })
 }
